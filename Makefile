@@ -1,0 +1,42 @@
+# Quick start: `make demo` (train on the embedded digits data set) and `make test`.
+# Both create .venv/ at the repo root if missing and skip what is already installed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch/torchvision are pinned to the releases served from local disk on our machines;
+# pyproject.toml admits them (and older ones) without forcing a newer multi-GB download.
+TORCH_PIN := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch-installed: | $(PY)
+	$(PY) -m pip install $(TORCH_PIN)
+	touch $@
+
+$(VENV)/.examples-installed: pyproject.toml $(VENV)/.torch-installed
+	$(PY) -m pip install -e ".[examples]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.torch-installed
+	$(PY) -m pip install -e ".[examples,dev]"
+	touch $@
+
+demo: $(VENV)/.examples-installed
+	$(VENV)/bin/lightning-tricks fit --config configs/digits.yaml
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Thin Lightning callbacks that decide *when* and *on which tensors* to apply a trick."""
+
+__all__: list[str] = []

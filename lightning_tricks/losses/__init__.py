@@ -1,0 +1,3 @@
+"""lightning_tricks.losses."""
+
+__all__: list[str] = []

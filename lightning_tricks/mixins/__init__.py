@@ -1,0 +1,3 @@
+"""lightning_tricks.mixins."""
+
+__all__: list[str] = []

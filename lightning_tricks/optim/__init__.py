@@ -1,0 +1,3 @@
+"""lightning_tricks.optim."""
+
+__all__: list[str] = []

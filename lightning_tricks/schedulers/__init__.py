@@ -1,0 +1,3 @@
+"""lightning_tricks.schedulers."""
+
+__all__: list[str] = []

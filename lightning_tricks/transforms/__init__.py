@@ -1,0 +1,3 @@
+"""lightning_tricks.transforms."""
+
+__all__: list[str] = []

@@ -1,0 +1,44 @@
+"""Package-level checks: public API, typing marker, lint cleanliness."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lightning_tricks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_and_typed_marker() -> None:
+    assert lightning_tricks.__version__ == "0.1.0"
+    assert (Path(lightning_tricks.__file__).parent / "py.typed").exists()
+
+
+def test_functional_core_does_not_import_lightning() -> None:
+    """DESIGN.md §2: only callbacks/, mixins/, data/, models/, commands/ and cli.py import Lightning."""
+    for pkg in ("functional", "optim", "schedulers", "losses", "transforms"):
+        for path in (ROOT / "lightning_tricks" / pkg).rglob("*.py"):
+            text = path.read_text()
+            assert "import lightning" not in text and "from lightning" not in text, (
+                f"{path} imports Lightning; the pure-torch layers must not"
+            )
+
+
+def test_every_public_name_is_importable() -> None:
+    for name in lightning_tricks.__all__:
+        assert hasattr(lightning_tricks, name), name
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+    reason="ruff not installed",
+)
+def test_ruff_clean() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    proc = subprocess.run([ruff, "check", "."], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
