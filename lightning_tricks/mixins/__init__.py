@@ -1,3 +1,8 @@
-"""lightning_tricks.mixins."""
+"""Cooperative LightningModule mixins."""
 
-__all__: list[str] = []
+from . import distillation as _distillation
+from .distillation import *
+
+__all__ = [
+    *_distillation.__all__,
+]

@@ -1,3 +1,11 @@
-"""lightning_tricks.optim."""
+"""Optimizers (AdaBound / AdaBoundW) and parameter-group helpers."""
 
-__all__: list[str] = []
+from . import adabound as _adabound
+from . import param_groups as _param_groups
+from .adabound import *
+from .param_groups import *
+
+__all__ = [
+    *_adabound.__all__,
+    *_param_groups.__all__,
+]

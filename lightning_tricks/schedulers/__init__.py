@@ -1,3 +1,11 @@
-"""lightning_tricks.schedulers."""
+"""LRScheduler subclasses over pure schedule functions."""
 
-__all__: list[str] = []
+from . import functional as _functional
+from . import warmup as _warmup
+from .functional import *
+from .warmup import *
+
+__all__ = [
+    *_functional.__all__,
+    *_warmup.__all__,
+]

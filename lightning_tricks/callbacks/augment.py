@@ -1,0 +1,5 @@
+"""BatchCropFlip callback (issue 6)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

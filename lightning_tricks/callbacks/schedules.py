@@ -1,0 +1,5 @@
+"""WarmupCosine, Warmup and LinearScalingRule callbacks (issue 4)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Cutout and Random Erasing: sampling of parameters and deterministic batch functions (issue 3)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""DistillationModule: DistillationMixin + ImageClassifier for the CLI (issue 5)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
