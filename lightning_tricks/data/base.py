@@ -9,12 +9,14 @@ import lightning.pytorch as pl
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 from torchvision.transforms import v2
 
 __all__ = [
     "ClassificationDataModule",
+    "EpochSeededSampler",
     "TensorImageDataset",
     "TransformedSubset",
     "stratified_split",
@@ -93,6 +95,33 @@ def stratified_split(labels: Tensor, fractions: Sequence[float], seed: int) -> l
     return [
         torch.sort(torch.cat(p)).values if p else torch.empty(0, dtype=torch.long) for p in parts
     ]
+
+
+class EpochSeededSampler(StatefulDistributedSampler):
+    """Shuffle from ``seed + epoch`` (as ``DistributedSampler``), resumable mid-epoch.
+
+    The state holds the epoch as well as the position, so a loader restored from a
+    mid-epoch checkpoint replays the rest of *that* epoch's order even before the trainer
+    calls ``set_epoch``; later epochs depend on ``seed + epoch`` only. Works for one process
+    (``num_replicas=1``) and for each rank under DDP.
+
+    Example::
+
+        >>> s = EpochSeededSampler(range(6), num_replicas=1, rank=0, seed=0)
+        >>> s.set_epoch(1)
+        >>> order = list(s)
+        >>> t = EpochSeededSampler(range(6), num_replicas=1, rank=0, seed=0)
+        >>> t.load_state_dict({"yielded": 2, "epoch": 1})
+        >>> list(t) == order[2:]
+        True
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "epoch": self.epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.epoch = int(state_dict.get("epoch", self.epoch))
 
 
 class ClassificationDataModule(pl.LightningDataModule):
@@ -187,7 +216,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             replicas, rank = dist.get_world_size(), dist.get_rank()
         else:
             replicas, rank = 1, 0
-        sampler = DistributedSampler(
+        sampler = EpochSeededSampler(
             self.train_set, num_replicas=replicas, rank=rank, shuffle=True, seed=self.seed
         )
         return StatefulDataLoader(
