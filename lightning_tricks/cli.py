@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
@@ -93,11 +94,11 @@ class TricksCLI(LightningCLI):
             lines.append(f"final validation accuracy: {float(metrics['val/acc']):.4f}")
         ckpt = trainer.checkpoint_callback
         if isinstance(ckpt, ModelCheckpoint):
-            if ckpt.best_model_path:
+            if ckpt.best_model_path and Path(ckpt.best_model_path).exists():
                 score = ckpt.best_model_score
                 best = f" ({ckpt.monitor}={float(score):.4f})" if score is not None else ""
                 lines.append(f"best checkpoint: {ckpt.best_model_path}{best}")
-            if ckpt.last_model_path:
+            if ckpt.last_model_path and Path(ckpt.last_model_path).exists():
                 lines.append(f"last checkpoint: {ckpt.last_model_path}")
         if trainer.logger is not None and trainer.logger.log_dir:
             lines.append(f"logs: {trainer.logger.log_dir}")
