@@ -93,3 +93,26 @@ def test_console_script_is_installed() -> None:
     proc = subprocess.run([exe, "fit", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--trainer.callbacks" in proc.stdout and "--optimizer" in proc.stdout
+
+
+def test_cifar10_recipe_instantiates_without_download(tmp_path: Path) -> None:
+    from torchvision.transforms import v2
+
+    from lightning_tricks.cli import TricksCLI
+    from lightning_tricks.data import CIFAR10DataModule
+
+    cli = TricksCLI(
+        args=[
+            "--config",
+            str(ROOT / "configs" / "cifar10_resnet.yaml"),
+            f"--data.init_args.root={tmp_path}",
+            "--trainer.accelerator=cpu",
+            "--trainer.precision=32-true",
+        ],
+        run=False,
+    )
+    assert isinstance(cli.datamodule, CIFAR10DataModule)
+    assert isinstance(cli.datamodule.user_train_transforms, v2.Compose)
+    assert cli.model.hparams.backbone == "cifar_resnet56"
+    assert cli.model.hparams.num_classes == 10 and cli.model.hparams.in_channels == 3
+    assert not any(tmp_path.iterdir())  # nothing downloaded before prepare_data
