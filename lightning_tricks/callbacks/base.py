@@ -36,7 +36,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
-from ..functional.targets import one_hot
+from ..functional._batch import index_to_soft
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -72,17 +72,6 @@ def _check_key(name: str, value: Any) -> BatchKey:
             f"got {type(value).__name__} {value!r}"
         )
     return value
-
-
-def _index_to_soft(y: Tensor, num_classes: int) -> Tensor:
-    """One-hot encode index targets on their device; on CUDA the range check does not sync."""
-    if y.device.type == "cpu":
-        return one_hot(y, num_classes)
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
-        raise TypeError(f"index targets must be an integer tensor, got dtype {y.dtype}")
-    torch._assert_async(((y >= 0) & (y < num_classes)).all())
-    out = torch.zeros(y.shape[0], num_classes, dtype=torch.float32, device=y.device)
-    return out.scatter_(1, y.long().unsqueeze(1), 1.0)
 
 
 class BatchTrick(Callback):
@@ -459,7 +448,7 @@ class BatchTrick(Callback):
                 f"probabilities: pass `{name}(num_classes=K)`, or give the LightningModule a "
                 "`num_classes` attribute or hyperparameter"
             )
-        return _index_to_soft(y, num_classes)
+        return index_to_soft(y, num_classes)
 
     def _run(
         self, x: Any, y: Any, num_classes: int | None, generator: torch.Generator

@@ -1,5 +1,381 @@
-"""Cutout and Random Erasing: sampling of parameters and deterministic batch functions (issue 3)."""
+"""Erasing batch tricks: Cutout and Random Erasing, per-sample rectangles, vectorised.
+
+Same split as :mod:`lightning_tricks.functional.mixing`: ``sample_*_params(...)`` draws the
+rectangles (on the generator's device, CPU by default) and ``*_batch(x, y, params, value)``
+is deterministic and vectorised: one broadcast mask and one fill pass over the batch, no
+Python loop over samples. Labels are not changed: ``y`` is returned as it came (it may be
+``None``).
+
+Boxes are int64 ``(top, left, bottom, right)``, half-open, inside the image; an empty box
+(``bottom == top``) means "nothing erased" for that sample.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import torch
+from torch import Tensor
+
+from ._batch import (
+    check_batch_size,
+    check_images,
+    check_int,
+    check_probability,
+    check_size,
+    generator_device,
+    randint_below,
+)
+
+__all__ = [
+    "CutoutParams",
+    "RandomErasingParams",
+    "cutout_batch",
+    "random_erasing_batch",
+    "sample_cutout_params",
+    "sample_random_erasing_params",
+]
+
+FillValue = float | Sequence[float] | Literal["random"]
+_Y = TypeVar("_Y", Tensor, None)
+
+
+def _check_hw(height: object, width: object) -> tuple[int, int]:
+    return check_int("height", height, 1), check_int("width", width, 1)
+
+
+def check_fill_value(value: object) -> FillValue:
+    """Validate a fill ``value``: a float, a per-channel sequence of floats, or ``"random"``."""
+    if isinstance(value, str):
+        if value != "random":
+            raise ValueError(
+                f"`value` must be a float, a sequence of per-channel floats or 'random', "
+                f"got {value!r}"
+            )
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"`value` must be a float, a sequence of floats or 'random', got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"`value` must be finite, got {value!r}")
+        return float(value)
+    if isinstance(value, Sequence) and len(value) > 0:
+        out = []
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"`value` must contain finite floats, got {list(value)!r}")
+            out.append(float(v))
+        return tuple(out)
+    raise TypeError(
+        f"`value` must be a float, a non-empty sequence of floats or 'random', got "
+        f"{type(value).__name__} {value!r}"
+    )
+
+
+def _box_mask(boxes: Tensor, height: int, width: int, device: torch.device) -> Tensor:
+    """Boolean ``(N, 1, H, W)`` mask of the union of ``boxes`` ``(N, B, 4)``."""
+    rows = torch.arange(height, device=device)
+    cols = torch.arange(width, device=device)
+    in_rows = (rows >= boxes[..., 0:1]) & (rows < boxes[..., 2:3])  # (N, B, H)
+    in_cols = (cols >= boxes[..., 1:2]) & (cols < boxes[..., 3:4])  # (N, B, W)
+    if boxes.shape[1] == 1:
+        mask = in_rows[:, 0, :, None] & in_cols[:, 0, None, :]
+    else:
+        mask = (in_rows[..., :, None] & in_cols[..., None, :]).any(dim=1)
+    return mask.unsqueeze(1)
+
+
+def _fill(x: Tensor, mask: Tensor, value: FillValue, noise_seed: int) -> Tensor:
+    """Return ``x`` with ``mask`` filled by ``value`` (memory format of ``x`` kept)."""
+    if isinstance(value, float):
+        return x.masked_fill(mask, value)
+    if value == "random":
+        gen = torch.Generator(device=x.device).manual_seed(noise_seed)
+        fill = torch.empty_like(x).normal_(generator=gen)
+    else:
+        vals = tuple(value)  # type: ignore[arg-type]
+        if len(vals) not in (1, x.shape[1]):
+            raise ValueError(
+                f"`value` has {len(vals)} per-channel entries but the images have "
+                f"C={x.shape[1]} channels; give 1 or C values"
+            )
+        fill = torch.tensor(vals, dtype=x.dtype).to(x.device, non_blocking=True).view(1, -1, 1, 1)
+    out = torch.empty_like(x)
+    return torch.where(mask, fill, x, out=out)
+
+
+# -------------------------------------------------------------------------------- Cutout
+@dataclass(frozen=True)
+class CutoutParams:
+    """Randomness of one Cutout call.
+
+    Attributes:
+        boxes: int64 ``(N, n_holes, 4)`` boxes ``(top, left, bottom, right)``, clipped.
+        height: H.
+        width: W.
+        noise_seed: seed of the fill noise when ``value="random"``.
+    """
+
+    boxes: Tensor
+    height: int
+    width: int
+    noise_seed: int = 0
+
+
+def sample_cutout_params(
+    batch_size: int,
+    height: int,
+    width: int,
+    n_holes: int = 1,
+    length: int = 16,
+    p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> CutoutParams:
+    """Draw ``n_holes`` squares of side ``length`` per sample, centred anywhere.
+
+    Cutout: DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with
+    Cutout", 2017, https://arxiv.org/abs/1708.04552. As in the paper the centre is uniform
+    over the whole image and the square is clipped at the borders (so partly-outside holes
+    are smaller). A square spans rows ``[cy - length // 2, cy - length // 2 + length)``.
+
+    Args:
+        batch_size: N, >= 1.
+        height: H, >= 1.
+        width: W, >= 1.
+        n_holes: squares per image, >= 1. Default 1.
+        length: side of each square in pixels, >= 1. Default 16 (the paper's CIFAR-10 value).
+        p: probability that a given image is cut, in [0, 1]. Default 1.0 (the paper).
+        generator: source of randomness; ``None`` uses the global CPU generator.
+
+    Raises:
+        TypeError / ValueError: for arguments of the wrong type or out of range.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = sample_cutout_params(2, 32, 32, n_holes=2, length=8, generator=g)
+        >>> params.boxes.shape
+        torch.Size([2, 2, 4])
+    """
+    n = check_int("batch_size", batch_size, 1)
+    h, w = _check_hw(height, width)
+    n_holes = check_int("n_holes", n_holes, 1)
+    length = check_int("length", length, 1)
+    p = check_probability("p", p)
+    device = generator_device(generator)
+    cy = randint_below(torch.full((n, n_holes), h, device=device), generator)
+    cx = randint_below(torch.full((n, n_holes), w, device=device), generator)
+    active = torch.rand((n, 1), generator=generator, device=device) < p
+    top = (cy - length // 2).clamp(0, h)
+    left = (cx - length // 2).clamp(0, w)
+    bottom = (cy - length // 2 + length).clamp(0, h)
+    right = (cx - length // 2 + length).clamp(0, w)
+    bottom = torch.where(active, bottom, top)
+    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    boxes = torch.stack([top, left, bottom, right], dim=2)
+    return CutoutParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+
+
+def cutout_batch(
+    x: Tensor, y: _Y, params: CutoutParams, value: FillValue = 0.0
+) -> tuple[Tensor, _Y]:
+    """Fill the Cutout squares of every image with ``value``; targets pass through.
+
+    Cutout: DeVries & Taylor 2017, https://arxiv.org/abs/1708.04552. The paper fills with 0
+    after normalisation, i.e. the data-set mean.
+
+    Args:
+        x: float images ``(N, C, H, W)`` (any memory format).
+        y: targets, returned unchanged (may be ``None``).
+        params: from :func:`sample_cutout_params` for this batch size and image size.
+        value: fill: a float (default 0.0), one float per channel, or ``"random"`` (standard
+            normal noise per pixel, drawn from ``params.noise_seed`` on ``x.device``).
+
+    Returns:
+        ``(x_cut, y)`` with ``x_cut`` like ``x``.
+
+    Raises:
+        TypeError: non-float images or a bad ``value``.
+        ValueError: wrong rank, params drawn for another batch / image size, bad ``value``.
+
+    Example::
+
+        >>> params = CutoutParams(torch.tensor([[[0, 0, 2, 2]]]), 4, 4)
+        >>> out, _ = cutout_batch(torch.ones(1, 3, 4, 4), None, params)
+        >>> out[0, 0].tolist()[:3]
+        [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    """
+    fn = "cutout_batch"
+    check_images(fn, x)
+    value = check_fill_value(value)
+    check_size(fn, x, params.height, params.width)
+    boxes = params.boxes
+    if boxes.ndim != 3 or boxes.shape[2] != 4:
+        raise ValueError(
+            f"`{fn}`: `boxes` must have shape (N, n_holes, 4), got {tuple(boxes.shape)}"
+        )
+    check_batch_size(fn, x, boxes.shape[0], "batch_size")
+    mask = _box_mask(boxes.to(x.device, non_blocking=True), x.shape[2], x.shape[3], x.device)
+    return _fill(x, mask, value, params.noise_seed), y
+
+
+# ------------------------------------------------------------------------ Random Erasing
+@dataclass(frozen=True)
+class RandomErasingParams:
+    """Randomness of one Random Erasing call.
+
+    Attributes:
+        boxes: int64 ``(N, 4)`` boxes ``(top, left, bottom, right)``; empty for the images
+            that are not erased (not drawn with probability ``p``, or no valid attempt).
+        height: H.
+        width: W.
+        noise_seed: seed of the fill noise when ``value="random"``.
+    """
+
+    boxes: Tensor
+    height: int
+    width: int
+    noise_seed: int = 0
+
+
+def _check_pair(name: str, value: object) -> tuple[float, float]:
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise TypeError(f"`{name}` must be a pair of floats (min, max), got {value!r}")
+    lo, hi = float(value[0]), float(value[1])
+    if lo > hi:
+        raise ValueError(f"`{name}` must be (min, max) with min <= max, got {value!r}")
+    return lo, hi
+
+
+def check_scale(scale: object) -> tuple[float, float]:
+    """Validate Random Erasing's ``scale``: 0 <= min <= max <= 1."""
+    lo, hi = _check_pair("scale", scale)
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"`scale` values must be in [0, 1], got {scale!r}")
+    return lo, hi
+
+
+def check_ratio(ratio: object) -> tuple[float, float]:
+    """Validate Random Erasing's ``ratio``: 0 < min <= max."""
+    lo, hi = _check_pair("ratio", ratio)
+    if lo <= 0.0 or not math.isfinite(hi):
+        raise ValueError(f"`ratio` values must be > 0 and finite, got {ratio!r}")
+    return lo, hi
+
+
+def sample_random_erasing_params(
+    batch_size: int,
+    height: int,
+    width: int,
+    p: float = 0.5,
+    scale: tuple[float, float] = (0.02, 0.4),
+    ratio: tuple[float, float] = (0.3, 1 / 0.3),
+    attempts: int = 10,
+    generator: torch.Generator | None = None,
+) -> RandomErasingParams:
+    """Draw one rectangle per image with probability ``p``, all retries vectorised.
+
+    Random Erasing: Zhong et al., "Random Erasing Data Augmentation", AAAI 2020,
+    https://arxiv.org/abs/1708.04896. For every image, ``attempts`` candidates are drawn at
+    once (area fraction uniform in ``scale``, aspect ratio log-uniform in ``ratio``,
+    ``h = round(sqrt(area * ratio))``, ``w = round(sqrt(area / ratio))``); the first one that
+    fits (``h < H`` and ``w < W``, as in torchvision) is placed uniformly inside the image.
+    Images with no fitting candidate are left as they are.
+
+    Args:
+        batch_size: N, >= 1.
+        height: H, >= 1.
+        width: W, >= 1.
+        p: probability that a given image is erased, in [0, 1]. Default 0.5 (the paper).
+        scale: (min, max) erased fraction of the image area, 0 <= min <= max <= 1.
+            Default (0.02, 0.4) (the paper).
+        ratio: (min, max) aspect ratio h / w, 0 < min <= max. Default (0.3, 1 / 0.3).
+        attempts: candidates per image, >= 1. Default 10 (torchvision).
+        generator: source of randomness; ``None`` uses the global CPU generator.
+
+    Raises:
+        TypeError / ValueError: for arguments of the wrong type or out of range.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = sample_random_erasing_params(4, 32, 32, p=1.0, generator=g)
+        >>> params.boxes.shape
+        torch.Size([4, 4])
+    """
+    n = check_int("batch_size", batch_size, 1)
+    h, w = _check_hw(height, width)
+    p = check_probability("p", p)
+    s_lo, s_hi = check_scale(scale)
+    r_lo, r_hi = check_ratio(ratio)
+    attempts = check_int("attempts", attempts, 1)
+    device = generator_device(generator)
+    f64 = torch.float64
+    u = torch.rand((2, n, attempts), dtype=f64, device=device, generator=generator)
+    area = h * w * (s_lo + (s_hi - s_lo) * u[0])
+    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[1])
+    eh = torch.round(torch.sqrt(area * aspect)).long()
+    ew = torch.round(torch.sqrt(area / aspect)).long()
+    fits = (eh < h) & (ew < w)
+    first = fits.long().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none)
+    eh = eh.gather(1, first).squeeze(1)
+    ew = ew.gather(1, first).squeeze(1)
+    erase = fits.any(dim=1) & (torch.rand(n, device=device, generator=generator) < p)
+    eh = torch.where(erase, eh, torch.zeros_like(eh))
+    ew = torch.where(erase, ew, torch.zeros_like(ew))
+    top = randint_below(h - eh + 1, generator)
+    left = randint_below(w - ew + 1, generator)
+    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    boxes = torch.stack([top, left, top + eh, left + ew], dim=1)
+    return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+
+
+def random_erasing_batch(
+    x: Tensor, y: _Y, params: RandomErasingParams, value: FillValue = 0.0
+) -> tuple[Tensor, _Y]:
+    """Fill each image's Random Erasing rectangle with ``value``; targets pass through.
+
+    Random Erasing: Zhong et al., AAAI 2020, https://arxiv.org/abs/1708.04896.
+
+    Args:
+        x: float images ``(N, C, H, W)`` (any memory format).
+        y: targets, returned unchanged (may be ``None``).
+        params: from :func:`sample_random_erasing_params` for this batch and image size.
+        value: fill: a float (default 0.0, torchvision's default), one float per channel
+            (e.g. the data-set mean, as in the paper), or ``"random"`` (standard normal noise
+            per pixel, drawn from ``params.noise_seed`` on ``x.device``).
+
+    Returns:
+        ``(x_erased, y)`` with ``x_erased`` like ``x``.
+
+    Raises:
+        TypeError: non-float images or a bad ``value``.
+        ValueError: wrong rank, params drawn for another batch / image size, bad ``value``.
+
+    Example::
+
+        >>> params = RandomErasingParams(torch.tensor([[1, 1, 3, 2], [0, 0, 0, 0]]), 4, 4)
+        >>> out, _ = random_erasing_batch(torch.ones(2, 1, 4, 4), None, params, value=(0.5,))
+        >>> out[0, 0, :, 1].tolist(), float(out[1].sum())
+        ([1.0, 0.5, 0.5, 1.0], 16.0)
+    """
+    fn = "random_erasing_batch"
+    check_images(fn, x)
+    value = check_fill_value(value)
+    check_size(fn, x, params.height, params.width)
+    boxes = params.boxes
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"`{fn}`: `boxes` must have shape (N, 4), got {tuple(boxes.shape)}")
+    check_batch_size(fn, x, boxes.shape[0], "batch_size")
+    boxes = boxes.to(x.device, non_blocking=True).unsqueeze(1)
+    mask = _box_mask(boxes, x.shape[2], x.shape[3], x.device)
+    return _fill(x, mask, value, params.noise_seed), y

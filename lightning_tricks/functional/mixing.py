@@ -1,5 +1,496 @@
-"""MixUp, CutMix and RICAP: sampling of parameters and deterministic batch functions (issue 3)."""
+"""Label-mixing batch tricks: MixUp, CutMix and RICAP as pure, vectorised torch functions.
+
+Each trick is split in two (the torchvision ``make_params`` / ``transform`` split):
+
+* ``sample_*_params(..., generator=None)`` draws all randomness into a small frozen
+  dataclass, on the generator's device (CPU by default, so Python-float λ and box corners
+  need no device sync);
+* ``*_batch(x, y, params, num_classes=None)`` is deterministic, vectorised over the batch
+  (no Python loop over samples), creates tensors on ``x.device`` with ``x.dtype``, keeps the
+  memory format of ``x`` (``channels_last`` stays ``channels_last``) and never modifies its
+  inputs. Targets come in as indices ``(N,)`` (then ``num_classes`` is required) or
+  probabilities / multi-hot ``(N, K)`` and go out as float32 ``(N, K)`` whose rows keep
+  their totals (DESIGN.md §1).
+
+Convention: ``lam`` is the weight of the *original* sample ``i``; ``1 - lam`` that of its
+partner ``perm[i]`` (as in torchvision v2 ``MixUp``).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ._batch import (
+    check_images,
+    check_mode,
+    check_positive,
+    check_size,
+    generator_device,
+    randint_below,
+    sample_beta,
+    soft_targets,
+)
+
+__all__ = [
+    "CutMixParams",
+    "MixUpParams",
+    "RICAPParams",
+    "cutmix_batch",
+    "mixup_batch",
+    "ricap_batch",
+    "sample_cutmix_params",
+    "sample_mixup_params",
+    "sample_ricap_params",
+]
+
+MixMode = Literal["batch", "elem"]
+
+
+def _check_batch_size_arg(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"`batch_size` must be an integer, got {type(batch_size).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+    return batch_size
+
+
+def _check_hw(height: object, width: object) -> tuple[int, int]:
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"`{name}` must be an integer, got {type(v).__name__}")
+        if v < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {v}")
+    return int(height), int(width)  # type: ignore[arg-type]
+
+
+def _check_perm(fn: str, perm: Tensor, n: int) -> None:
+    if perm.ndim != 1 or perm.shape[0] != n:
+        raise ValueError(
+            f"`{fn}`: the params were drawn for batch_size={perm.shape[0]}, but the images "
+            f"have N={n}; draw them with the batch's own size"
+        )
+
+
+# --------------------------------------------------------------------------------- MixUp
+@dataclass(frozen=True)
+class MixUpParams:
+    """Randomness of one MixUp call.
+
+    Attributes:
+        lam: weight of the original sample; a Python ``float`` (``mode="batch"``) or a
+            float32 tensor ``(N,)`` (``mode="elem"``), values in [0, 1].
+        perm: int64 permutation ``(N,)``; sample ``i`` is mixed with ``perm[i]``.
+    """
+
+    lam: float | Tensor
+    perm: Tensor
+
+
+def sample_mixup_params(
+    batch_size: int,
+    alpha: float = 1.0,
+    mode: MixMode = "batch",
+    generator: torch.Generator | None = None,
+) -> MixUpParams:
+    """Draw λ ~ Beta(α, α) (one per batch or one per sample) and a random pairing.
+
+    MixUp: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018,
+    https://arxiv.org/abs/1710.09412.
+
+    Args:
+        batch_size: N, >= 1.
+        alpha: Beta concentration α, > 0. Default 1.0 (0.2 in Bag of Tricks for ImageNet).
+        mode: ``"batch"`` (one λ for the batch, as in the paper) or ``"elem"`` (one λ per
+            sample). Default ``"batch"``.
+        generator: source of randomness (its device is where the params live); ``None`` uses
+            the global CPU generator.
+
+    Raises:
+        TypeError / ValueError: for arguments of the wrong type or out of range.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = sample_mixup_params(4, alpha=0.2, generator=g)
+        >>> 0.0 <= params.lam <= 1.0, sorted(params.perm.tolist())
+        (True, [0, 1, 2, 3])
+    """
+    n = _check_batch_size_arg(batch_size)
+    alpha = check_positive("alpha", alpha)
+    check_mode(mode)
+    lam = sample_beta(alpha, 1 if mode == "batch" else n, generator)
+    perm = torch.randperm(n, generator=generator, device=generator_device(generator))
+    if mode == "batch":
+        return MixUpParams(lam=float(lam[0]), perm=perm)
+    return MixUpParams(lam=lam.float(), perm=perm)
+
+
+def mixup_batch(
+    x: Tensor, y: Tensor, params: MixUpParams, num_classes: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Mix images and targets: ``lam * x + (1 - lam) * x[perm]`` (same for targets).
+
+    MixUp: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412. One fused ``lerp``
+    pass after one gather of the partners; λ stays a Python float in batch mode, so
+    float16 / bfloat16 images keep their dtype.
+
+    Args:
+        x: float images ``(N, C, H, W)`` (any memory format).
+        y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
+        params: from :func:`sample_mixup_params` with ``batch_size=N``.
+        num_classes: K for index targets (ignored for ``(N, K)`` targets other than a check).
+
+    Returns:
+        ``(x_mixed, y_mixed)``: images like ``x``; float32 targets ``(N, K)``.
+
+    Raises:
+        TypeError: non-float images, non-integer index targets.
+        ValueError: wrong ranks, params drawn for another batch size, missing or wrong
+            ``num_classes``, targets out of range.
+
+    Example::
+
+        >>> x = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+        >>> params = MixUpParams(lam=0.75, perm=torch.tensor([1, 0]))
+        >>> xm, ym = mixup_batch(x, torch.tensor([0, 1]), params, num_classes=2)
+        >>> xm[:, 0, 0, 0].tolist(), ym.tolist()
+        ([0.25, 0.75], [[0.75, 0.25], [0.25, 0.75]])
+    """
+    fn = "mixup_batch"
+    check_images(fn, x)
+    n = x.shape[0]
+    _check_perm(fn, params.perm, n)
+    y_soft = soft_targets(fn, y, n, num_classes)
+    perm = params.perm.to(x.device, non_blocking=True)
+    out = torch.empty_like(x)
+    if isinstance(params.lam, Tensor):
+        lam = params.lam
+        if lam.shape != (n,):
+            raise ValueError(
+                f"`{fn}`: `lam` must be a float or a tensor of shape (N,)=({n},), "
+                f"got shape {tuple(lam.shape)}"
+            )
+        lam_x = lam.to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1)
+        lam_y = lam.to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
+        torch.lerp(x.index_select(0, perm), x, lam_x, out=out)
+        y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_y)
+    else:
+        lam_f = float(params.lam)
+        torch.lerp(x.index_select(0, perm), x, lam_f, out=out)
+        y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_f)
+    return out, y_out
+
+
+# -------------------------------------------------------------------------------- CutMix
+@dataclass(frozen=True)
+class CutMixParams:
+    """Randomness of one CutMix call.
+
+    Attributes:
+        perm: int64 permutation ``(N,)``; sample ``i`` receives a patch of ``perm[i]``.
+        boxes: int64 ``(B, 4)`` boxes ``(top, left, bottom, right)``, half-open and already
+            clipped to the image, B = 1 (one box for the batch) or N (one per sample).
+        height: image height H the boxes were drawn for.
+        width: image width W.
+    """
+
+    perm: Tensor
+    boxes: Tensor
+    height: int
+    width: int
+
+    def lam(self) -> Tensor:
+        """Area-corrected λ per box (float64 ``(B,)``): 1 - box area / (H * W)."""
+        b = self.boxes.double()
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        return 1.0 - area / (self.height * self.width)
+
+
+def sample_cutmix_params(
+    batch_size: int,
+    height: int,
+    width: int,
+    alpha: float = 1.0,
+    mode: MixMode = "batch",
+    generator: torch.Generator | None = None,
+) -> CutMixParams:
+    """Draw λ ~ Beta(α, α), a box of area ``(1 - λ) * H * W`` centred anywhere, and a pairing.
+
+    CutMix: Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with
+    Localizable Features", ICCV 2019, https://arxiv.org/abs/1905.04899. As in the paper's
+    code, the box side is ``int(H * sqrt(1 - λ))`` by ``int(W * sqrt(1 - λ))`` around a
+    uniformly drawn centre and is clipped at the borders; :meth:`CutMixParams.lam` then
+    gives the area-corrected λ used for the targets.
+
+    Args:
+        batch_size: N, >= 1.
+        height: H, >= 1.
+        width: W, >= 1.
+        alpha: Beta concentration α, > 0. Default 1.0 (the paper).
+        mode: ``"batch"`` (one box and λ for the batch, as in the paper) or ``"elem"``
+            (one per sample). Default ``"batch"``.
+        generator: source of randomness; ``None`` uses the global CPU generator.
+
+    Raises:
+        TypeError / ValueError: for arguments of the wrong type or out of range.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = sample_cutmix_params(8, 32, 32, mode="elem", generator=g)
+        >>> params.boxes.shape, bool((params.lam() >= 0).all())
+        (torch.Size([8, 4]), True)
+    """
+    n = _check_batch_size_arg(batch_size)
+    h, w = _check_hw(height, width)
+    alpha = check_positive("alpha", alpha)
+    check_mode(mode)
+    b = 1 if mode == "batch" else n
+    device = generator_device(generator)
+    lam = sample_beta(alpha, b, generator)
+    cut = torch.sqrt(1.0 - lam)
+    cut_h = (h * cut).long()
+    cut_w = (w * cut).long()
+    cy = randint_below(torch.full((b,), h, device=device), generator)
+    cx = randint_below(torch.full((b,), w, device=device), generator)
+    top = (cy - cut_h // 2).clamp(0, h)
+    bottom = (cy + cut_h // 2).clamp(0, h)
+    left = (cx - cut_w // 2).clamp(0, w)
+    right = (cx + cut_w // 2).clamp(0, w)
+    perm = torch.randperm(n, generator=generator, device=device)
+    return CutMixParams(
+        perm=perm, boxes=torch.stack([top, left, bottom, right], dim=1), height=h, width=w
+    )
+
+
+def cutmix_batch(
+    x: Tensor, y: Tensor, params: CutMixParams, num_classes: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Paste the box of the partner ``perm[i]`` into image ``i``; mix targets by box area.
+
+    CutMix: Yun et al., ICCV 2019, https://arxiv.org/abs/1905.04899. With one box for the
+    batch only the box region is copied; with one box per sample a broadcast mask selects
+    the partner's pixels (one ``where`` pass). Targets get the area-corrected λ.
+
+    Args:
+        x: float images ``(N, C, H, W)`` (any memory format).
+        y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
+        params: from :func:`sample_cutmix_params` for this batch size and image size.
+        num_classes: K for index targets.
+
+    Returns:
+        ``(x_mixed, y_mixed)``: images like ``x``; float32 targets ``(N, K)``.
+
+    Raises:
+        TypeError: non-float images, non-integer index targets.
+        ValueError: wrong ranks, params drawn for another batch / image size, missing or
+            wrong ``num_classes``, targets out of range.
+
+    Example::
+
+        >>> x = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4)])
+        >>> params = CutMixParams(torch.tensor([1, 0]), torch.tensor([[0, 0, 2, 2]]), 4, 4)
+        >>> xm, ym = cutmix_batch(x, torch.tensor([0, 1]), params, num_classes=2)
+        >>> xm[0, 0].sum().item(), ym.tolist()
+        (4.0, [[0.75, 0.25], [0.25, 0.75]])
+    """
+    fn = "cutmix_batch"
+    check_images(fn, x)
+    n = x.shape[0]
+    _check_perm(fn, params.perm, n)
+    check_size(fn, x, params.height, params.width)
+    boxes = params.boxes
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] not in (1, n):
+        raise ValueError(
+            f"`{fn}`: `boxes` must have shape (1, 4) or (N, 4) with N={n}, got {tuple(boxes.shape)}"
+        )
+    y_soft = soft_targets(fn, y, n, num_classes)
+    perm = params.perm.to(x.device, non_blocking=True)
+    perm_y = perm.to(y_soft.device)
+    if boxes.shape[0] == 1:
+        top, left, bottom, right = (int(v) for v in boxes[0].tolist())
+        lam = 1.0 - (bottom - top) * (right - left) / (params.height * params.width)
+        out = x.clone()
+        if bottom > top and right > left:
+            out[:, :, top:bottom, left:right] = x[:, :, top:bottom, left:right].index_select(
+                0, perm
+            )
+        y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam)
+        return out, y_out
+    bx = boxes.to(x.device, non_blocking=True).expand(n, 4)
+    rows = torch.arange(x.shape[2], device=x.device)
+    cols = torch.arange(x.shape[3], device=x.device)
+    in_rows = (rows >= bx[:, 0:1]) & (rows < bx[:, 2:3])  # (N, H)
+    in_cols = (cols >= bx[:, 1:2]) & (cols < bx[:, 3:4])  # (N, W)
+    mask = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)  # (N, 1, H, W)
+    out = torch.empty_like(x)
+    torch.where(mask, x.index_select(0, perm), x, out=out)
+    lam_y = params.lam().to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
+    y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam_y)
+    return out, y_out
+
+
+# --------------------------------------------------------------------------------- RICAP
+@dataclass(frozen=True)
+class RICAPParams:
+    """Randomness of one RICAP call.
+
+    The output image is split at row ``h`` and column ``w`` into four patches, in order
+    top-left ``(h, w)``, top-right ``(h, W - w)``, bottom-left ``(H - h, w)`` and
+    bottom-right ``(H - h, W - w)``. Patch ``k`` of output sample ``i`` is cropped from
+    sample ``perms[k, i]`` with its top-left corner at ``offsets[k, i]`` = (row, col).
+
+    Attributes:
+        h: boundary row, in [0, H].
+        w: boundary column, in [0, W].
+        perms: int64 ``(4, N)``, one shuffle of the batch per patch.
+        offsets: int64 ``(4, N, 2)``, crop corners drawn independently per sample.
+        height: H.
+        width: W.
+    """
+
+    h: int
+    w: int
+    perms: Tensor
+    offsets: Tensor
+    height: int
+    width: int
+
+    def patch_sizes(self) -> list[tuple[int, int]]:
+        """``(rows, cols)`` of the four patches, in the order documented above."""
+        hh, ww = self.height - self.h, self.width - self.w
+        return [(self.h, self.w), (self.h, ww), (hh, self.w), (hh, ww)]
+
+    def weights(self) -> list[float]:
+        """Area fraction of each patch (sums to 1): the target weight of each shuffle."""
+        area = self.height * self.width
+        return [r * c / area for r, c in self.patch_sizes()]
+
+
+def sample_ricap_params(
+    batch_size: int,
+    height: int,
+    width: int,
+    beta: float = 0.3,
+    generator: torch.Generator | None = None,
+) -> RICAPParams:
+    """Draw the RICAP boundary from Beta(β, β), four shuffles and per-sample crop corners.
+
+    RICAP: Takahashi et al., "Data Augmentation using Random Image Cropping and Patching for
+    Deep CNNs", IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. The boundary is
+    ``w = round(W * Beta(β, β))``, ``h = round(H * Beta(β, β))``; unlike the paper's listing
+    (one crop position per patch for the whole batch) every sample gets its own positions.
+
+    Args:
+        batch_size: N, >= 1.
+        height: H, >= 1.
+        width: W, >= 1.
+        beta: Beta concentration β, > 0. Default 0.3 (the paper's choice).
+        generator: source of randomness; ``None`` uses the global CPU generator.
+
+    Raises:
+        TypeError / ValueError: for arguments of the wrong type or out of range.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = sample_ricap_params(4, 32, 32, generator=g)
+        >>> round(sum(params.weights()), 6), params.offsets.shape
+        (1.0, torch.Size([4, 4, 2]))
+    """
+    n = _check_batch_size_arg(batch_size)
+    hgt, wid = _check_hw(height, width)
+    beta = check_positive("beta", beta)
+    device = generator_device(generator)
+    frac = sample_beta(beta, 2, generator)
+    w = int(torch.round(wid * frac[0]))
+    h = int(torch.round(hgt * frac[1]))
+    perms = torch.stack([torch.randperm(n, generator=generator, device=device) for _ in range(4)])
+    hh, ww = hgt - h, wid - w
+    rows = torch.tensor([h, h, hh, hh], device=device)
+    cols = torch.tensor([w, ww, w, ww], device=device)
+    top = randint_below((hgt - rows + 1).view(4, 1).expand(4, n), generator)
+    left = randint_below((wid - cols + 1).view(4, 1).expand(4, n), generator)
+    return RICAPParams(
+        h=h,
+        w=w,
+        perms=perms,
+        offsets=torch.stack([top, left], dim=2),
+        height=hgt,
+        width=wid,
+    )
+
+
+def ricap_batch(
+    x: Tensor, y: Tensor, params: RICAPParams, num_classes: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Patch four crops of four shuffles of the batch into each image; targets by patch area.
+
+    RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. Every
+    output pixel is gathered from its (sample, row, column) source in a single indexing
+    pass; source indices are built from per-row and per-column pieces by broadcasting.
+
+    Args:
+        x: float images ``(N, C, H, W)`` (any memory format).
+        y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
+        params: from :func:`sample_ricap_params` for this batch size and image size.
+        num_classes: K for index targets.
+
+    Returns:
+        ``(x_patched, y_mixed)``: images like ``x``; float32 targets ``(N, K)``,
+        ``sum_k area_k / (H * W) * y[perms[k]]``.
+
+    Raises:
+        TypeError: non-float images, non-integer index targets.
+        ValueError: wrong ranks, params drawn for another batch / image size, missing or
+            wrong ``num_classes``, targets out of range.
+
+    Example::
+
+        >>> x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 2).contiguous()
+        >>> params = RICAPParams(1, 1, torch.arange(4).repeat(4, 1),
+        ...                      torch.zeros(4, 4, 2, dtype=torch.long), 2, 2)
+        >>> xp, yp = ricap_batch(x, torch.arange(4), params, num_classes=4)
+        >>> xp[0, 0].tolist(), yp[0].tolist()
+        ([[0.0, 0.0], [0.0, 0.0]], [1.0, 0.0, 0.0, 0.0])
+    """
+    fn = "ricap_batch"
+    check_images(fn, x)
+    n, c, hgt, wid = x.shape
+    check_size(fn, x, params.height, params.width)
+    if params.perms.shape != (4, n) or params.offsets.shape != (4, n, 2):
+        raise ValueError(
+            f"`{fn}`: the params were drawn for batch_size={params.perms.shape[-1]}, but the "
+            f"images have N={n}; draw them with the batch's own size"
+        )
+    y_soft = soft_targets(fn, y, n, num_classes)
+    dev = x.device
+    h, w = params.h, params.w
+    perms_t = params.perms.to(dev, non_blocking=True).t()  # (N, 4)
+    offs = params.offsets.to(dev, non_blocking=True)
+    top_t, left_t = offs[..., 0].t(), offs[..., 1].t()  # (N, 4)
+    rows = torch.arange(hgt, device=dev)
+    cols = torch.arange(wid, device=dev)
+    bottom = rows >= h  # (H,)
+    right = cols >= w  # (W,)
+    quad = bottom.long()[:, None] * 2 + right.long()[None, :]  # (H, W) patch index
+    row_in_patch = rows - bottom.long() * h  # (H,)
+    col_in_patch = cols - right.long() * w  # (W,)
+    src_n = perms_t[:, quad]  # (N, H, W)
+    src_r = top_t[:, quad] + row_in_patch[None, :, None]
+    src_c = left_t[:, quad] + col_in_patch[None, None, :]
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = x.permute(0, 2, 3, 1)[src_n, src_r, src_c].permute(0, 3, 1, 2)
+    else:
+        chan = torch.arange(c, device=dev).view(1, c, 1, 1)
+        out = x[src_n[:, None], chan, src_r[:, None], src_c[:, None]]
+    weights = params.weights()
+    perms_y = params.perms.to(y_soft.device, non_blocking=True)
+    y_out = y_soft.index_select(0, perms_y[0]) * weights[0]
+    for k in range(1, 4):
+        y_out.add_(y_soft.index_select(0, perms_y[k]), alpha=weights[k])
+    return out, y_out

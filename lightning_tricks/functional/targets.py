@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["hard_targets", "one_hot", "to_soft_targets"]
+__all__ = ["hard_targets", "one_hot", "smooth_targets", "to_soft_targets"]
 
 
 def hard_targets(y: Tensor) -> Tensor:
@@ -104,3 +104,41 @@ def to_soft_targets(y: Tensor, num_classes: int | None = None) -> Tensor:
             )
         return y.float() if y.dtype != torch.float32 else y
     raise ValueError(f"targets must have shape (N,) or (N, K), got shape {tuple(y.shape)}")
+
+
+def smooth_targets(y: Tensor, smoothing: float, num_classes: int | None = None) -> Tensor:
+    """Label smoothing: ``(1 - ε) · y + ε / K`` as float32 ``(N, K)`` targets.
+
+    Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016,
+    https://arxiv.org/abs/1512.00567 (section 7). For one-hot or probability rows this is
+    exactly ``(1 - ε) · y + ε / K``, the target ``F.cross_entropy(..., label_smoothing=ε)``
+    uses internally. For rows with another total ``s`` (multi-hot, or already-zero rows) the
+    uniform part is ``ε · s / K``, so every row keeps its total (the soft-target contract).
+
+    Args:
+        y: index targets ``(N,)`` (then ``num_classes`` is required) or ``(N, K)`` targets.
+        smoothing: ε in [0, 1]. 0.1 is the usual value (Szegedy et al.; Bag of Tricks).
+        num_classes: K for index targets; checked against ``y.shape[1]`` otherwise.
+
+    Raises:
+        TypeError: if ``smoothing`` is not a number.
+        ValueError: if ``smoothing`` is outside [0, 1], or as :func:`to_soft_targets`.
+
+    Example::
+
+        >>> smooth_targets(torch.tensor([0, 2]), 0.3, num_classes=3)
+        tensor([[0.8000, 0.1000, 0.1000],
+                [0.1000, 0.1000, 0.8000]])
+    """
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)):
+        raise TypeError(
+            f"`smoothing` must be a float in [0, 1], got {type(smoothing).__name__} {smoothing!r}"
+        )
+    if not 0.0 <= float(smoothing) <= 1.0:
+        raise ValueError(f"`smoothing` must be in [0, 1], got {smoothing!r}")
+    eps = float(smoothing)
+    soft = to_soft_targets(y, num_classes)
+    if y.ndim == 1:  # one-hot rows: total is exactly 1
+        return soft.mul_(1.0 - eps).add_(eps / soft.shape[1])
+    total = soft.sum(dim=1, keepdim=True)  # 1.0 * (ε / K) is exactly ε / K for one-hot rows
+    return soft.mul(1.0 - eps).add_(total * (eps / soft.shape[1]))
