@@ -91,8 +91,8 @@ def _box_mask(boxes: Tensor, height: int, width: int, device: torch.device) -> T
 def _fill(x: Tensor, mask: Tensor, value: FillValue, noise_seed: int) -> Tensor:
     """Return ``x`` with ``mask`` filled by ``value`` (memory format of ``x`` kept)."""
     if isinstance(value, float):
-        return x.masked_fill(mask, value)
-    if value == "random":
+        fill = x.new_full((), value)
+    elif value == "random":
         gen = torch.Generator(device=x.device).manual_seed(noise_seed)
         fill = torch.empty_like(x).normal_(generator=gen)
     else:
