@@ -107,7 +107,8 @@ class BatchTrick(Callback):
 
     Subclasses set the class attributes ``changes_labels`` (the trick writes ``(N, K)``
     float32 targets), ``mixes_labels`` (the trick mixes samples, used for the "two mixing
-    callbacks on every batch" warning) and ``batch_p`` (``p`` gates the whole batch; ``False``
+    callbacks on every batch" warning), ``smooths_labels`` (for the "smoothing applied
+    twice" warning) and ``batch_p`` (``p`` gates the whole batch; ``False``
     when the subclass uses ``p`` per sample, like Random Erasing).
 
     Example::
@@ -122,6 +123,7 @@ class BatchTrick(Callback):
 
     changes_labels: ClassVar[bool] = False
     mixes_labels: ClassVar[bool] = False
+    smooths_labels: ClassVar[bool] = False
     batch_p: ClassVar[bool] = True
 
     def __init__(
@@ -272,18 +274,38 @@ class BatchTrick(Callback):
     def check_stack(self, trainer: pl.Trainer) -> None:
         """Warn once about suspicious combinations with the trainer's other callbacks.
 
-        The default warns when two label-mixing callbacks would both fire on every batch.
+        Two label-mixing callbacks that both fire on every batch, or label smoothing applied
+        twice (two smoothing callbacks, or one plus a module whose ``label_smoothing``
+        attribute or hyperparameter is > 0). The first callback concerned warns.
         """
-        if not self.always_mixes:
-            return
-        others = [cb for cb in trainer.callbacks if isinstance(cb, BatchTrick)]
-        earlier = [cb for cb in others[: others.index(self)] if cb.always_mixes]
-        if earlier:
+        tricks = [cb for cb in trainer.callbacks if isinstance(cb, BatchTrick)]
+        mixers = [cb for cb in tricks if cb.always_mixes]
+        if len(mixers) > 1 and mixers[1] is self:
             rank_zero_warn(
-                f"Two label-mixing callbacks fire on every batch: {type(earlier[0]).__name__} "
+                f"Two label-mixing callbacks fire on every batch: {type(mixers[0]).__name__} "
                 f"and {type(self).__name__} (both with p=1), so every batch is mixed twice. "
                 "To use one or the other per batch, wrap them in "
                 "`OneOf([...], weights=[...])`, or lower their `p`.",
+                category=UserWarning,
+            )
+        smoothers = [cb for cb in tricks if cb.smooths_labels]
+        if not smoothers or smoothers[0] is not self:
+            return
+        if len(smoothers) > 1:
+            rank_zero_warn(
+                f"{len(smoothers)} callbacks smooth the labels: targets are smoothed more "
+                "than once. Keep one `LabelSmoothing` callback.",
+                category=UserWarning,
+            )
+        module = getattr(trainer, "lightning_module", None)
+        eps = getattr(module, "label_smoothing", None)
+        if eps is None:
+            hparams = getattr(module, "hparams", None)
+            eps = hparams.get("label_smoothing") if isinstance(hparams, dict) else None
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool) and eps > 0:
+            rank_zero_warn(
+                f"The LightningModule has label_smoothing={eps} and a `LabelSmoothing` "
+                "callback smooths the targets too: labels are smoothed twice. Use one of them.",
                 category=UserWarning,
             )
 

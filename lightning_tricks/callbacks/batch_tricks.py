@@ -13,10 +13,9 @@ with any stack of these callbacks, in any order: label-changing tricks output fl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
@@ -40,9 +39,6 @@ from ..functional.mixing import (
 )
 from ..functional.targets import smooth_targets
 from .base import BatchTrick
-
-if TYPE_CHECKING:
-    import lightning.pytorch as pl
 
 __all__ = ["RICAP", "CutMix", "Cutout", "LabelSmoothing", "MixUp", "OneOf", "RandomErasing"]
 
@@ -357,6 +353,7 @@ class LabelSmoothing(BatchTrick):
     """
 
     changes_labels = True
+    smooths_labels = True
 
     def __init__(self, smoothing: float = 0.1, p: float = 1.0, **kwargs: Any) -> None:
         super().__init__(p, **kwargs)
@@ -374,34 +371,6 @@ class LabelSmoothing(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         return x, smooth_targets(y, self.smoothing)
-
-    @override
-    def check_stack(self, trainer: pl.Trainer) -> None:
-        super().check_stack(trainer)
-        smoothers = [cb for cb in trainer.callbacks if _contains(cb, LabelSmoothing)]
-        if len(smoothers) > 1 and smoothers[-1] is self:
-            rank_zero_warn(
-                f"{len(smoothers)} label-smoothing callbacks are active: targets are smoothed "
-                "more than once. Keep one `LabelSmoothing` callback.",
-                category=UserWarning,
-            )
-        module = getattr(trainer, "lightning_module", None)
-        eps = getattr(module, "label_smoothing", None)
-        if eps is None:
-            hparams = getattr(module, "hparams", None)
-            eps = hparams.get("label_smoothing") if isinstance(hparams, dict) else None
-        if isinstance(eps, (int, float)) and eps > 0 and smoothers and smoothers[0] is self:
-            rank_zero_warn(
-                f"The LightningModule has label_smoothing={eps} and the `LabelSmoothing` "
-                "callback smooths the targets too: labels are smoothed twice. Use one of them.",
-                category=UserWarning,
-            )
-
-
-def _contains(cb: object, kind: type) -> bool:
-    if isinstance(cb, kind):
-        return True
-    return isinstance(cb, OneOf) and any(_contains(t, kind) for t in cb.tricks)
 
 
 class OneOf(BatchTrick):
@@ -479,6 +448,7 @@ class OneOf(BatchTrick):
         self.weights = [float(w) / total for w in weights]
         self.changes_labels = any(t.changes_labels for t in self.tricks)  # type: ignore[misc]
         self.mixes_labels = any(t.mixes_labels for t in self.tricks)  # type: ignore[misc]
+        self.smooths_labels = any(t.smooths_labels for t in self.tricks)  # type: ignore[misc]
         self._cumulative = torch.tensor(self.weights, dtype=torch.float64).cumsum(0)
 
     @property
