@@ -23,7 +23,7 @@ $(VENV)/.examples-installed: pyproject.toml $(VENV)/.torch-installed
 
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.torch-installed
 	$(PY) -m pip install -e ".[examples,dev]"
-	touch $@
+	touch $@ $(VENV)/.examples-installed
 
 demo: $(VENV)/.examples-installed
 	$(VENV)/bin/lightning-tricks fit --config configs/digits.yaml
