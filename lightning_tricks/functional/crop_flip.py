@@ -205,5 +205,5 @@ def crop_flip_batch(
         inside = ((src_r >= 0) & (src_r < h)).view(n, 1, h, 1) & ((src_c >= 0) & (src_c < w)).view(
             n, 1, 1, w
         )
-        out = out.masked_fill(~inside, fill)
+        out.masked_fill_(~inside, fill)  # `out` is a fresh tensor; in place keeps its strides
     return out

@@ -242,6 +242,12 @@ class PCALighting(Transform):
         return cls(alphastd, val.tolist(), vec.tolist())
 
 
+def _scaled(x: Tensor) -> Tensor:
+    if x.is_floating_point():
+        return x.to(torch.float64)
+    return x.to(torch.float64) / float(torch.iinfo(x.dtype).max)
+
+
 def _to_pixels(image: Any) -> Tensor:
     """One image as float64 pixel rows ``(H·W, C)`` in the [0, 1] scale."""
     if isinstance(image, PIL.Image.Image):
@@ -255,21 +261,19 @@ def _to_pixels(image: Any) -> Tensor:
         x = x.unsqueeze(0)
     if x.ndim != 3:
         raise ValueError(f"expected an image of shape (C, H, W), got shape {tuple(x.shape)}")
-    if x.is_floating_point():
-        x = x.to(torch.float64)
-    else:
-        x = x.to(torch.float64) / float(torch.iinfo(image.dtype).max)
-    return x.flatten(1).T
+    return _scaled(x).flatten(1).T
 
 
 def _iter_pixels(images: Tensor | Iterable[Any]) -> Iterable[Tensor]:
+    """Pixel rows ``(P, C)`` per image (tensors: per chunk of images, one row block each)."""
     if isinstance(images, Tensor):
         if images.ndim != 4:
             raise ValueError(
                 f"`images` as a tensor must have shape (N, C, H, W), got {tuple(images.shape)}"
             )
-        for image in images:
-            yield _to_pixels(image)
+        x = images.as_subclass(Tensor)
+        for image in x:  # one image at a time keeps memory flat; the matmul dominates
+            yield _scaled(image).flatten(1).T
         return
     for item in images:
         if isinstance(item, (tuple, list)) and item:
