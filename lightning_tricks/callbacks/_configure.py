@@ -1,0 +1,206 @@
+"""Shared machinery of the optimizer callbacks: wrap ``configure_optimizers`` during fit.
+
+A callback derived from :class:`OptimizerTransform` installs itself on the LightningModule in
+``setup("fit")`` and removes itself in ``teardown("fit")``. While installed, the module's
+``configure_optimizers`` is replaced (on the instance, never the class) by a wrapper that calls
+the original, normalises its output into an :class:`OptimizerConfig`, lets every installed
+transform rewrite it, and returns it in Lightning's ``([optimizers], [scheduler configs])``
+form. So the schedulers the callbacks add are in ``trainer.lr_scheduler_configs`` before a
+checkpoint is restored, and Lightning saves and restores them natively.
+
+Transforms run in a fixed order whatever the order of the callbacks, so they stack in any
+combination: param groups (``NoBiasDecay``, 0) → learning rates (``LinearScalingRule``, 10) →
+schedules (``WarmupCosine``, 20) → warmup wrappers (``Warmup``, 30).
+"""
+
+from __future__ import annotations
+
+import types
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from typing_extensions import override
+
+__all__: list[str] = []
+
+
+@dataclass
+class OptimizerConfig:
+    """The output of ``configure_optimizers`` in one normal form.
+
+    Attributes:
+        optimizers: the optimizers, in order.
+        schedulers: one dict per scheduler with the key ``"scheduler"`` and any of Lightning's
+            ``LRSchedulerConfig`` keys (``interval``, ``frequency``, ``monitor``, ...).
+    """
+
+    optimizers: list[Optimizer]
+    schedulers: list[dict[str, Any]] = field(default_factory=list)
+
+    def schedulers_of(self, optimizer: Optimizer) -> list[dict[str, Any]]:
+        """The scheduler configs attached to ``optimizer``."""
+        return [c for c in self.schedulers if c["scheduler"].optimizer is optimizer]
+
+    def to_lightning(self) -> tuple[list[Optimizer], list[dict[str, Any]]]:
+        """Lightning's two-list form (valid for any number of optimizers and schedulers)."""
+        return list(self.optimizers), [dict(c) for c in self.schedulers]
+
+
+def _is_optimizer(obj: Any) -> bool:
+    return isinstance(obj, Optimizer)
+
+
+def _scheduler_dict(item: Any, monitor: str | None) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return dict(item)
+    conf: dict[str, Any] = {"scheduler": item}
+    if monitor is not None and isinstance(item, ReduceLROnPlateau):
+        conf["monitor"] = monitor
+    return conf
+
+
+def parse_optimizer_output(out: Any) -> OptimizerConfig | None:
+    """Normalise any output Lightning accepts from ``configure_optimizers``.
+
+    Returns ``None`` for ``None`` or a form Lightning would reject (left to Lightning's error).
+    """
+    if out is None:
+        return None
+    if _is_optimizer(out):
+        return OptimizerConfig([out])
+    if isinstance(out, dict) and "optimizer" in out:
+        scheds = [out["lr_scheduler"]] if out.get("lr_scheduler") is not None else []
+        return OptimizerConfig(
+            [out["optimizer"]], [_scheduler_dict(s, out.get("monitor")) for s in scheds]
+        )
+    if isinstance(out, (list, tuple)):
+        if len(out) == 2 and isinstance(out[0], list) and all(_is_optimizer(o) for o in out[0]):
+            scheds = out[1] if isinstance(out[1], (list, tuple)) else [out[1]]
+            return OptimizerConfig(list(out[0]), [_scheduler_dict(s, None) for s in scheds])
+        if out and all(isinstance(d, dict) and "optimizer" in d for d in out):
+            conf = OptimizerConfig([d["optimizer"] for d in out])
+            for d in out:
+                if d.get("lr_scheduler") is not None:
+                    conf.schedulers.append(_scheduler_dict(d["lr_scheduler"], d.get("monitor")))
+            return conf
+        if all(_is_optimizer(o) for o in out):
+            return OptimizerConfig(list(out))
+    return None
+
+
+class OptimizerTransform(Callback):
+    """Base of callbacks that rewrite the module's optimizers/schedulers during ``fit``.
+
+    Subclasses implement :meth:`transform_optimizers` and set :attr:`transform_order`.
+    """
+
+    #: order of application among installed transforms (lower first)
+    transform_order: ClassVar[int] = 100
+
+    def transform_optimizers(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, config: OptimizerConfig
+    ) -> None:
+        """Rewrite ``config`` in place (called inside the wrapped ``configure_optimizers``)."""
+        raise NotImplementedError
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            install(pl_module, self)
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            uninstall(pl_module, self)
+
+
+_MISSING = object()
+
+
+@dataclass
+class _Installed:
+    #: the instance attribute we replaced (a function taking the module), or _MISSING
+    original: Any
+    transforms: list[OptimizerTransform] = field(default_factory=list)
+
+
+_INSTALLED: weakref.WeakKeyDictionary[pl.LightningModule, _Installed] = weakref.WeakKeyDictionary()
+
+
+def _wrapped_configure_optimizers(self: pl.LightningModule) -> Any:
+    installed = _INSTALLED.get(self)
+    original = installed.original if installed is not None else _MISSING
+    out = type(self).configure_optimizers(self) if original is _MISSING else original(self)
+    if installed is None or not installed.transforms:
+        return out
+    config = parse_optimizer_output(out)
+    if config is None:
+        return out
+    trainer = self.trainer
+    for transform in sorted(installed.transforms, key=lambda t: t.transform_order):
+        transform.transform_optimizers(trainer, self, config)
+    return config.to_lightning()
+
+
+def install(pl_module: pl.LightningModule, transform: OptimizerTransform) -> None:
+    """Add ``transform`` to the module's wrapped ``configure_optimizers`` (idempotent)."""
+    installed = _INSTALLED.get(pl_module)
+    if installed is None:
+        attr = pl_module.__dict__.get("configure_optimizers", _MISSING)
+        if isinstance(attr, types.MethodType) and attr.__self__ is pl_module:
+            original: Any = attr.__func__  # e.g. LightningCLI's per-instance override
+        elif attr is _MISSING:
+            original = _MISSING
+        else:
+            original = _CallAttr(attr)
+        installed = _Installed(original)
+        _INSTALLED[pl_module] = installed
+        pl_module.configure_optimizers = types.MethodType(  # type: ignore[method-assign]
+            _wrapped_configure_optimizers, pl_module
+        )
+    if transform not in installed.transforms:
+        installed.transforms.append(transform)
+
+
+def uninstall(pl_module: pl.LightningModule, transform: OptimizerTransform) -> None:
+    """Remove ``transform``; restore the original ``configure_optimizers`` when none is left."""
+    installed = _INSTALLED.get(pl_module)
+    if installed is None:
+        return
+    if transform in installed.transforms:
+        installed.transforms.remove(transform)
+    if installed.transforms:
+        return
+    del _INSTALLED[pl_module]
+    original = installed.original
+    if original is _MISSING:
+        pl_module.__dict__.pop("configure_optimizers", None)
+    elif isinstance(original, _CallAttr):
+        pl_module.configure_optimizers = original.attr  # type: ignore[method-assign]
+    else:
+        pl_module.configure_optimizers = types.MethodType(  # type: ignore[method-assign]
+            original, pl_module
+        )
+
+
+def installed_transforms(pl_module: pl.LightningModule) -> list[OptimizerTransform]:
+    """The transforms installed on ``pl_module`` (in application order)."""
+    installed = _INSTALLED.get(pl_module)
+    if installed is None:
+        return []
+    return sorted(installed.transforms, key=lambda t: t.transform_order)
+
+
+class _CallAttr:
+    """An instance-level ``configure_optimizers`` that is not a method of the module."""
+
+    def __init__(self, attr: Any) -> None:
+        self.attr = attr
+
+    def __call__(self, module: pl.LightningModule) -> Any:
+        return self.attr()
