@@ -211,6 +211,14 @@ class BatchTrick(Callback):
         }
 
     @property
+    def modifies_input(self) -> bool:
+        """True when :meth:`apply_batch` writes into the images it receives (in-place tricks).
+
+        :meth:`transform_batch` then hands it a copy, so its inputs are never modified.
+        """
+        return False
+
+    @property
     def always_mixes(self) -> bool:
         """True when the trick mixes labels on every batch (``p == 1`` and ``mixes_labels``)."""
         return self.mixes_labels and self.p == 1.0
@@ -251,6 +259,8 @@ class BatchTrick(Callback):
         else:
             num_classes = self.num_classes
         generator = self._next_generator()
+        if self.modifies_input and isinstance(x, Tensor):
+            x = x.clone()
         return self._run(x, y, num_classes, generator)
 
     # ------------------------------------------------------------------ Lightning hooks

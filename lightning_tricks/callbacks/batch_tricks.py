@@ -43,6 +43,12 @@ from .base import BatchTrick
 __all__ = ["RICAP", "CutMix", "Cutout", "LabelSmoothing", "MixUp", "OneOf", "RandomErasing"]
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
 class MixUp(BatchTrick):
     """Mix each training batch with a shuffled copy of itself (images and targets).
 
@@ -209,6 +215,9 @@ class Cutout(BatchTrick):
             Default 0.0 (the normalised mean, as in the paper).
         p: probability that an image is cut, **per sample**, in [0, 1]. Default 1.0 (the
             paper cuts every image).
+        inplace: fill the training batch's image tensor in place (only the cut pixels are
+            written). Default ``True``; set ``False`` if your loader yields views of tensors it
+            keeps (e.g. slices of a data set held in memory with ``batch_size=None``).
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``input_key``,
             ``target_key``, ``seed`` of :class:`BatchTrick`.
 
@@ -231,12 +240,19 @@ class Cutout(BatchTrick):
         length: int = 16,
         value: float | Sequence[float] | Literal["random"] = 0.0,
         p: float = 1.0,
+        inplace: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(p, **kwargs)
         self.n_holes = check_int("n_holes", n_holes, 1)
         self.length = check_int("length", length, 1)
         self.value = check_fill_value(value)
+        self.inplace = _check_bool("inplace", inplace)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -253,7 +269,7 @@ class Cutout(BatchTrick):
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
         params = sample_cutout_params(n, h, w, self.n_holes, self.length, self.p, generator)
-        return cutout_batch(x, y, params, self.value)
+        return cutout_batch(x, y, params, self.value, inplace=self.inplace)
 
 
 class RandomErasing(BatchTrick):
@@ -273,6 +289,9 @@ class RandomErasing(BatchTrick):
         value: fill: a float, one float per channel (e.g. the data-set mean, as in the
             paper's code), or ``"random"`` (normal noise per pixel). Default 0.0.
         attempts: candidate rectangles per image, >= 1. Default 10 (torchvision).
+        inplace: fill the training batch's image tensor in place (only the erased pixels are
+            written). Default ``True``; set ``False`` if your loader yields views of tensors it
+            keeps (e.g. slices of a data set held in memory with ``batch_size=None``).
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``input_key``,
             ``target_key``, ``seed`` of :class:`BatchTrick`.
 
@@ -296,6 +315,7 @@ class RandomErasing(BatchTrick):
         ratio: tuple[float, float] = (0.3, 1 / 0.3),
         value: float | Sequence[float] | Literal["random"] = 0.0,
         attempts: int = 10,
+        inplace: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(p, **kwargs)
@@ -303,6 +323,12 @@ class RandomErasing(BatchTrick):
         self.ratio = check_ratio(ratio)
         self.value = check_fill_value(value)
         self.attempts = check_int("attempts", attempts, 1)
+        self.inplace = _check_bool("inplace", inplace)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -322,7 +348,7 @@ class RandomErasing(BatchTrick):
         params = sample_random_erasing_params(
             n, h, w, self.p, self.scale, self.ratio, self.attempts, generator
         )
-        return random_erasing_batch(x, y, params, self.value)
+        return random_erasing_batch(x, y, params, self.value, inplace=self.inplace)
 
 
 class LabelSmoothing(BatchTrick):
@@ -450,6 +476,11 @@ class OneOf(BatchTrick):
         self.mixes_labels = any(t.mixes_labels for t in self.tricks)  # type: ignore[misc]
         self.smooths_labels = any(t.smooths_labels for t in self.tricks)  # type: ignore[misc]
         self._cumulative = torch.tensor(self.weights, dtype=torch.float64).cumsum(0)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return any(t.modifies_input for t in self.tricks)
 
     @property
     @override

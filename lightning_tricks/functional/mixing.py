@@ -430,9 +430,10 @@ def ricap_batch(
 ) -> tuple[Tensor, Tensor]:
     """Patch four crops of four shuffles of the batch into each image; targets by patch area.
 
-    RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. Every
-    output pixel is gathered from its (sample, row, column) source in a single indexing
-    pass; source indices are built from per-row and per-column pieces by broadcasting.
+    RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. One gather
+    per patch: patch ``k`` of every image is one advanced-indexing gather from the view of all
+    ``(h_k, w_k)`` windows of the batch (``unfold``), indexed by (source sample, row, column)
+    per sample; there are four patches, and no loop over samples.
 
     Args:
         x: float images ``(N, C, H, W)`` (any memory format).
@@ -460,7 +461,7 @@ def ricap_batch(
     """
     fn = "ricap_batch"
     check_images(fn, x)
-    n, c, hgt, wid = x.shape
+    n = x.shape[0]
     check_size(fn, x, params.height, params.width)
     if params.perms.shape != (4, n) or params.offsets.shape != (4, n, 2):
         raise ValueError(
@@ -470,24 +471,18 @@ def ricap_batch(
     y_soft = soft_targets(fn, y, n, num_classes)
     dev = x.device
     h, w = params.h, params.w
-    perms_t = params.perms.to(dev, non_blocking=True).t()  # (N, 4)
-    offs = params.offsets.to(dev, non_blocking=True)
-    top_t, left_t = offs[..., 0].t(), offs[..., 1].t()  # (N, 4)
-    rows = torch.arange(hgt, device=dev)
-    cols = torch.arange(wid, device=dev)
-    bottom = rows >= h  # (H,)
-    right = cols >= w  # (W,)
-    quad = bottom.long()[:, None] * 2 + right.long()[None, :]  # (H, W) patch index
-    row_in_patch = rows - bottom.long() * h  # (H,)
-    col_in_patch = cols - right.long() * w  # (W,)
-    src_n = perms_t[:, quad]  # (N, H, W)
-    src_r = top_t[:, quad] + row_in_patch[None, :, None]
-    src_c = left_t[:, quad] + col_in_patch[None, None, :]
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        out = x.permute(0, 2, 3, 1)[src_n, src_r, src_c].permute(0, 3, 1, 2)
-    else:
-        chan = torch.arange(c, device=dev).view(1, c, 1, 1)
-        out = x[src_n[:, None], chan, src_r[:, None], src_c[:, None]]
+    perms = params.perms.to(dev, non_blocking=True)
+    offsets = params.offsets.to(dev, non_blocking=True)
+    out = torch.empty_like(x)
+    starts = [(0, 0), (0, w), (h, 0), (h, w)]
+    for k, ((ph, pw), (r0, c0)) in enumerate(zip(params.patch_sizes(), starts, strict=True)):
+        if ph == 0 or pw == 0:
+            continue
+        # all (ph, pw) windows of every image, as a view: (N, C, H - ph + 1, W - pw + 1, ph, pw)
+        windows = x.unfold(2, ph, 1).unfold(3, pw, 1)
+        out[:, :, r0 : r0 + ph, c0 : c0 + pw] = windows[
+            perms[k], :, offsets[k, :, 0], offsets[k, :, 1]
+        ]
     weights = params.weights()
     perms_y = params.perms.to(y_soft.device, non_blocking=True)
     y_out = y_soft.index_select(0, perms_y[0]) * weights[0]

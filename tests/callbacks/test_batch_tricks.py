@@ -83,7 +83,7 @@ EQUIVALENT = [
 def test_callback_is_the_functional_with_its_generator(cb: BatchTrick, functional: Any) -> None:
     x, y = data()
     y_in = soft(y) if cb.changes_labels else y
-    ox, oy = cb.apply_batch(x, y_in, gen(7))
+    ox, oy = cb.apply_batch(x.clone(), y_in, gen(7))
     ex, ey = functional(x, y, gen(7))
     assert torch.equal(ox, ex) and torch.equal(oy, ey)
 
@@ -115,6 +115,7 @@ def test_label_tricks_emit_soft_targets_others_keep_indices() -> None:
         (lambda: RandomErasing(p=2.0), ValueError, r"`p` must be in \[0, 1\], got 2\.0"),
         (lambda: RandomErasing(scale=(0.5, 0.1)), ValueError, "min <= max"),
         (lambda: RandomErasing(ratio=(-1.0, 2.0)), ValueError, "`ratio` values must be > 0"),
+        (lambda: Cutout(inplace=1), TypeError, "`inplace` must be a bool, got int 1"),
         (lambda: LabelSmoothing(1.0), ValueError, r"`smoothing` must be in \[0, 1\), got 1\.0"),
         (lambda: LabelSmoothing(-0.1), ValueError, r"`smoothing` must be in \[0, 1\]"),
         (lambda: MixUp(num_classes=0), ValueError, "`num_classes` must be >= 1, got 0"),
@@ -130,6 +131,25 @@ def test_label_tricks_emit_soft_targets_others_keep_indices() -> None:
 def test_init_validation(factory: Any, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         factory()
+
+
+@pytest.mark.parametrize("inplace", [True, False])
+def test_erasing_callbacks_write_in_place_only_when_asked(inplace: bool) -> None:
+    for cb in (
+        Cutout(length=8, inplace=inplace),
+        RandomErasing(p=1.0, inplace=inplace),
+        OneOf([Cutout(inplace=inplace)]),
+    ):
+        assert cb.modifies_input == inplace
+        x, y = torch.ones(4, 3, 32, 32), torch.arange(4)
+        out, _ = cb.transform_batch(x, y)  # never modifies its inputs
+        assert torch.equal(x, torch.ones(4, 3, 32, 32)) and (out == 0).any()
+        batch = [x, y]
+        trainer = fake_trainer([cb])
+        cb.setup(trainer, None, "fit")
+        cb.on_train_batch_start(trainer, SimpleNamespace(), batch, 0)
+        assert (batch[0] is x) == inplace and (batch[0] == 0).any()
+        assert (x == 0).any() == inplace
 
 
 def test_one_of_picks_with_the_given_weights() -> None:

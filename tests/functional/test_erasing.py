@@ -63,6 +63,26 @@ def test_random_erasing_equals_naive_loop(n: int, value) -> None:
     assert torch.equal(out, naive_fill(x, params.boxes, value))
 
 
+@pytest.mark.parametrize("size", [(12, 10), (40, 36)], ids=["mask-path", "slice-path"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_both_cpu_paths_and_inplace(size: tuple[int, int], inplace: bool) -> None:
+    h, w = size
+    x = images(5, h=h, w=w).contiguous(memory_format=torch.channels_last)
+    x0 = x.clone()
+    cp = sample_cutout_params(5, h, w, n_holes=2, length=7, generator=gen(1))
+    rp = sample_random_erasing_params(5, h, w, p=0.8, generator=gen(2))
+    for fn, params, value in (
+        (cutout_batch, cp, (1.0, 2.0, 3.0)),
+        (random_erasing_batch, rp, -2.0),
+    ):
+        x_in = x.clone(memory_format=torch.channels_last)
+        out, _ = fn(x_in, None, params, value=value, inplace=inplace)
+        assert torch.equal(out, naive_fill(x0, params.boxes, value))
+        assert (out is x_in) == inplace
+        assert torch.equal(x_in, out if inplace else x0)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_random_fill_is_seeded_normal_noise_inside_the_boxes_only() -> None:
     x = torch.full((16, 3, 32, 32), 7.0)
     params = sample_random_erasing_params(16, 32, 32, p=1.0, generator=gen(1))
@@ -173,11 +193,12 @@ def test_cutout_p_is_per_sample() -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("value", [0.5, (0.1, 0.2, 0.3), "random"])
-def test_dtype_and_layout_kept_inputs_untouched(dtype, value) -> None:
-    x = images(5).to(dtype).contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("hw", [12, 33])
+def test_dtype_and_layout_kept_inputs_untouched(dtype, value, hw) -> None:
+    x = images(5, h=hw, w=hw).to(dtype).contiguous(memory_format=torch.channels_last)
     x0 = x.clone()
-    cp = sample_cutout_params(5, 12, 10, length=4, generator=gen())
-    rp = sample_random_erasing_params(5, 12, 10, p=1.0, generator=gen())
+    cp = sample_cutout_params(5, hw, hw, length=4, generator=gen())
+    rp = sample_random_erasing_params(5, hw, hw, p=1.0, generator=gen())
     for out in (cutout_batch(x, None, cp, value)[0], random_erasing_batch(x, None, rp, value)[0]):
         assert out.dtype == dtype and out.is_contiguous(memory_format=torch.channels_last)
         assert not torch.equal(out, x)
