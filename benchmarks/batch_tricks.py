@@ -1,0 +1,257 @@
+"""Batch tricks on CPU: ours next to the peer implementation of the same trick (issue 3).
+
+Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick]``
+
+For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
+its peer in one process, on the same batch, alternating ours / peer, first with
+``torch.set_num_threads(1)`` then 2. Printed: median ms per batch and the ratio peer / ours
+(> 1 means ours is faster). Peers:
+
+* MixUp (batch): torchvision v2 ``MixUp`` and timm ``Mixup(mode="batch")``;
+* MixUp (elem): timm ``Mixup(mode="elem")``;
+* CutMix: torchvision v2 ``CutMix`` and timm ``Mixup(cutmix_alpha=1, mixup_alpha=0)``;
+* RICAP: the loop of the seed article (axes corrected), one crop position per patch;
+* Cutout: torchvision ``RandomErasing`` per image in a loop (square of the same area) and
+  timm's batch ``RandomErasing(device="cpu")``;
+* Random Erasing: torchvision ``RandomErasing`` per image and timm ``RandomErasing``;
+* Label smoothing: the article's one-hot + scatter smoothing.
+
+Finally the overhead of all batch tricks stacked on one training step (forward, backward,
+SGD) of the project's ``cifar_resnet20`` on (128, 3, 32, 32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.data.mixup import Mixup as TimmMixup
+from timm.data.random_erasing import RandomErasing as TimmRandomErasing
+from torchvision.transforms import v2
+
+from lightning_tricks.callbacks import (
+    RICAP,
+    BatchTrick,
+    CutMix,
+    Cutout,
+    LabelSmoothing,
+    MixUp,
+    OneOf,
+    RandomErasing,
+)
+from lightning_tricks.models import build_backbone
+
+K = 10
+
+
+def article_ricap(images: torch.Tensor, targets: torch.Tensor, beta: float = 0.3):
+    """The seed article's RICAP loop (with H/W axes used consistently), as the baseline."""
+    i_h, i_w = images.shape[2:]
+    w = int(np.round(i_w * np.random.beta(beta, beta)))
+    h = int(np.round(i_h * np.random.beta(beta, beta)))
+    w_ = [w, i_w - w, w, i_w - w]
+    h_ = [h, h, i_h - h, i_h - h]
+    cropped, c_, W_ = {}, {}, {}
+    for k in range(4):
+        index = torch.randperm(images.size(0))
+        x_k = np.random.randint(0, i_w - w_[k] + 1)
+        y_k = np.random.randint(0, i_h - h_[k] + 1)
+        cropped[k] = images[index][:, :, y_k : y_k + h_[k], x_k : x_k + w_[k]]
+        c_[k] = targets[index]
+        W_[k] = w_[k] * h_[k] / (i_w * i_h)
+    patched = torch.cat(
+        (torch.cat((cropped[0], cropped[1]), 3), torch.cat((cropped[2], cropped[3]), 3)), 2
+    )
+    return patched, c_, W_
+
+
+def article_smooth(target: torch.Tensor, length: int, eps: float) -> torch.Tensor:
+    """The article's LSR one-hot smoothing (zeros + scatter_add + add)."""
+    one_hot = torch.zeros(target.size(0), length)
+    value = torch.full((target.size(0), 1), 1 - eps)
+    one_hot.scatter_add_(1, target.view(-1, 1), value)
+    return one_hot + eps / length
+
+
+def hook(cb: BatchTrick) -> Callable:
+    """Ours as the Trainer runs it: ``on_train_batch_start`` rewriting a list batch in place
+    (per-batch re-seeding, validation, soft targets, the trick itself)."""
+    trainer = SimpleNamespace(global_rank=0, max_epochs=1, current_epoch=0, global_step=0)
+    trainer.callbacks = [cb]
+    module = SimpleNamespace(num_classes=K)
+    cb.setup(trainer, module, "fit")  # type: ignore[arg-type]
+
+    def run(x: torch.Tensor, y: torch.Tensor):
+        batch = [x, y]
+        cb.on_train_batch_start(trainer, module, batch, 0)  # type: ignore[arg-type]
+        return batch
+
+    return run
+
+
+def per_image(transform: Callable) -> Callable:
+    def run(x: torch.Tensor, y: torch.Tensor):
+        return torch.stack([transform(img) for img in x]), y
+
+    return run
+
+
+def timeit(fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
+    """Median seconds per call of each fn, alternating the fns on the same inputs."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(2):  # warm-up
+        for fn in fns.values():
+            fn(x, y)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(x, y)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def trick_rows(shape: tuple[int, ...], repeats: int) -> list[tuple[str, str, float, float]]:
+    n, _, h, w = shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    y = torch.randint(0, K, (n,), generator=g)
+    cut_len = max(1, h // 2)  # Cutout: 16 on 32x32 (the paper), 112 on 224x224
+    cut_area = cut_len * cut_len / (h * w)
+    ours = {
+        "MixUp (batch)": MixUp(alpha=1.0),
+        "MixUp (elem)": MixUp(alpha=1.0, mode="elem"),
+        "CutMix": CutMix(alpha=1.0),
+        "RICAP": RICAP(beta=0.3),
+        "Cutout": Cutout(length=cut_len, p=1.0),
+        "Random Erasing": RandomErasing(p=0.5),
+        "Label smoothing": LabelSmoothing(0.1),
+    }
+    timm_erasing = TimmRandomErasing(0.5, 0.02, 0.4, 0.3, device="cpu")
+    timm_cutout = TimmRandomErasing(1.0, cut_area, cut_area, 1.0, 1.0, device="cpu")
+    tv_mixup = v2.MixUp(alpha=1.0, num_classes=K)
+    tv_cutmix = v2.CutMix(alpha=1.0, num_classes=K)
+    timm_common = {"label_smoothing": 0.0, "num_classes": K, "prob": 1.0}
+    peers: dict[str, dict[str, Callable]] = {
+        "MixUp (batch)": {
+            "torchvision v2 MixUp": tv_mixup,
+            "timm Mixup batch": TimmMixup(mixup_alpha=1.0, mode="batch", **timm_common),
+        },
+        "MixUp (elem)": {
+            "timm Mixup elem": TimmMixup(mixup_alpha=1.0, mode="elem", **timm_common),
+        },
+        "CutMix": {
+            "torchvision v2 CutMix": tv_cutmix,
+            "timm Mixup cutmix": TimmMixup(mixup_alpha=0.0, cutmix_alpha=1.0, **timm_common),
+        },
+        "RICAP": {"article loop": lambda a, b: article_ricap(a, b)},
+        "Cutout": {
+            "torchvision RandomErasing per image": per_image(
+                v2.RandomErasing(p=1.0, scale=(cut_area, cut_area), ratio=(1.0, 1.0))
+            ),
+            "timm RandomErasing batch": lambda a, b: (timm_cutout(a), b),
+        },
+        "Random Erasing": {
+            "torchvision RandomErasing per image": per_image(
+                v2.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3))
+            ),
+            "timm RandomErasing batch": lambda a, b: (timm_erasing(a), b),
+        },
+        "Label smoothing": {"article LSR": lambda a, b: (a, article_smooth(b, K, 0.1))},
+    }
+    rows = []
+    for name, cb in ours.items():
+        fns: dict[str, Callable] = {"ours": hook(cb)}
+        fns.update(peers[name])
+        # timm and our erasing callbacks write into their input, so every implementation gets
+        # `x` itself; values stay bounded (convex mixes / fills): timings are unaffected.
+        med = timeit(fns, x, y, repeats)
+        for peer in peers[name]:
+            rows.append((name, peer, med["ours"] * 1e3, med[peer] * 1e3))
+    return rows
+
+
+def step_overhead(repeats: int) -> tuple[float, float]:
+    """Median seconds of a cifar_resnet20 SGD step on (128, 3, 32, 32), without / with tricks."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 3, 32, 32, generator=g)
+    y = torch.randint(0, K, (128,), generator=g)
+    model = build_backbone("cifar_resnet20", num_classes=K, in_channels=3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    tricks = [
+        hook(cb)
+        for cb in (
+            OneOf([MixUp(alpha=1.0), CutMix(alpha=1.0)]),
+            RICAP(),
+            LabelSmoothing(0.1),
+            Cutout(length=16),
+            RandomErasing(p=0.5),
+        )
+    ]
+
+    def step(a: torch.Tensor, b: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(a), b).backward()
+        opt.step()
+
+    def with_tricks(a: torch.Tensor, b: torch.Tensor) -> None:
+        batch = [a.clone(), b]  # the erasing tricks write in place; keep `x` pristine
+        for trick in tricks:
+            batch = trick(*batch)
+        step(*batch)
+
+    def plain_with_clone(a: torch.Tensor, b: torch.Tensor) -> None:
+        step(a.clone(), b)
+
+    med = timeit({"plain": plain_with_clone, "tricks": with_tricks}, x, y, repeats)
+    return med["plain"], med["tricks"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=31)
+    parser.add_argument("--step-repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="few repeats, to check it runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.step_repeats = 3, 2
+    np.random.seed(0)
+    torch.manual_seed(0)
+    print(
+        f"# batch_tricks benchmark, {datetime.date.today()}, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {repeats_note(args)}\n"
+    )
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        print(f"## torch.get_num_threads() = {torch.get_num_threads()}\n")
+        print("| shape | trick | peer | ours ms | peer ms | peer / ours |")
+        print("|---|---|---|---:|---:|---:|")
+        for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
+            reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
+            for name, peer, ours_ms, peer_ms in trick_rows(shape, reps):
+                print(
+                    f"| {tuple(shape)} | {name} | {peer} | {ours_ms:.3f} | {peer_ms:.3f} | "
+                    f"{peer_ms / ours_ms:.2f}x |"
+                )
+        plain, tricks = step_overhead(args.step_repeats)
+        print(
+            f"\nAll batch tricks stacked (OneOf(MixUp, CutMix), RICAP, LabelSmoothing, Cutout, "
+            f"RandomErasing) on a cifar_resnet20 SGD step, (128, 3, 32, 32): plain "
+            f"{plain * 1e3:.1f} ms, with tricks {tricks * 1e3:.1f} ms, overhead "
+            f"{(tricks - plain) / plain * 100:+.1f}%\n"
+        )
+
+
+def repeats_note(args: argparse.Namespace) -> str:
+    return f"medians of {args.repeats} alternating repeats (224 px: {max(3, args.repeats // 3)})"
+
+
+if __name__ == "__main__":
+    main()
