@@ -62,6 +62,9 @@ class MixUp(BatchTrick):
         mode: ``"batch"`` (one λ per batch, as in the paper) or ``"elem"`` (one λ per
             sample). Default ``"batch"``.
         p: probability that a batch is mixed, in [0, 1]. Default 1.0.
+        inplace: write the result into the training batch's image tensor instead of a new
+            one (saves a full-size allocation; see the Cutout card for when to turn it off).
+            Default ``True``.
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``num_classes``,
             ``input_key``, ``target_key``, ``seed`` of :class:`BatchTrick`.
 
@@ -84,11 +87,18 @@ class MixUp(BatchTrick):
         alpha: float = 0.2,
         mode: Literal["batch", "elem"] = "batch",
         p: float = 1.0,
+        inplace: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(p, **kwargs)
         self.alpha = check_positive("alpha", alpha)
         self.mode = check_mode(mode)
+        self.inplace = _check_bool("inplace", inplace)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -99,7 +109,7 @@ class MixUp(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         params = sample_mixup_params(x.shape[0], self.alpha, self.mode, generator)  # type: ignore[arg-type]
-        return mixup_batch(x, y, params)
+        return mixup_batch(x, y, params, inplace=self.inplace)
 
 
 class CutMix(BatchTrick):
@@ -115,6 +125,9 @@ class CutMix(BatchTrick):
         mode: ``"batch"`` (one box per batch, as in the paper) or ``"elem"`` (one box and
             λ per sample). Default ``"batch"``.
         p: probability that a batch is cut and mixed, in [0, 1]. Default 1.0.
+        inplace: write the result into the training batch's image tensor instead of a new
+            one (with one box per batch only the box is copied; see the Cutout card for when to turn it off).
+            Default ``True``.
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``num_classes``,
             ``input_key``, ``target_key``, ``seed`` of :class:`BatchTrick`.
 
@@ -137,11 +150,18 @@ class CutMix(BatchTrick):
         alpha: float = 1.0,
         mode: Literal["batch", "elem"] = "batch",
         p: float = 1.0,
+        inplace: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(p, **kwargs)
         self.alpha = check_positive("alpha", alpha)
         self.mode = check_mode(mode)
+        self.inplace = _check_bool("inplace", inplace)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -153,7 +173,7 @@ class CutMix(BatchTrick):
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
         params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)  # type: ignore[arg-type]
-        return cutmix_batch(x, y, params)
+        return cutmix_batch(x, y, params, inplace=self.inplace)
 
 
 class RICAP(BatchTrick):

@@ -130,7 +130,11 @@ def sample_mixup_params(
 
 
 def mixup_batch(
-    x: Tensor, y: Tensor, params: MixUpParams, num_classes: int | None = None
+    x: Tensor,
+    y: Tensor,
+    params: MixUpParams,
+    num_classes: int | None = None,
+    inplace: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Mix images and targets: ``lam * x + (1 - lam) * x[perm]`` (same for targets).
 
@@ -143,9 +147,11 @@ def mixup_batch(
         y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
         params: from :func:`sample_mixup_params` with ``batch_size=N``.
         num_classes: K for index targets (ignored for ``(N, K)`` targets other than a check).
+        inplace: write the mixed images into ``x`` (saves an allocation). Default ``False``.
 
     Returns:
-        ``(x_mixed, y_mixed)``: images like ``x``; float32 targets ``(N, K)``.
+        ``(x_mixed, y_mixed)``: images like ``x`` (``x`` itself when ``inplace``); float32
+        targets ``(N, K)``.
 
     Raises:
         TypeError: non-float images, non-integer index targets.
@@ -166,7 +172,7 @@ def mixup_batch(
     _check_perm(fn, params.perm, n)
     y_soft = soft_targets(fn, y, n, num_classes)
     perm = params.perm.to(x.device, non_blocking=True)
-    out = torch.empty_like(x)
+    out = x if inplace else torch.empty_like(x)
     if isinstance(params.lam, Tensor):
         lam = params.lam
         if lam.shape != (n,):
@@ -268,7 +274,11 @@ def sample_cutmix_params(
 
 
 def cutmix_batch(
-    x: Tensor, y: Tensor, params: CutMixParams, num_classes: int | None = None
+    x: Tensor,
+    y: Tensor,
+    params: CutMixParams,
+    num_classes: int | None = None,
+    inplace: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Paste the box of the partner ``perm[i]`` into image ``i``; mix targets by box area.
 
@@ -281,9 +291,12 @@ def cutmix_batch(
         y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
         params: from :func:`sample_cutmix_params` for this batch size and image size.
         num_classes: K for index targets.
+        inplace: paste into ``x`` itself; with one box per batch only the box region is then
+            read and written. Default ``False``.
 
     Returns:
-        ``(x_mixed, y_mixed)``: images like ``x``; float32 targets ``(N, K)``.
+        ``(x_mixed, y_mixed)``: images like ``x`` (``x`` itself when ``inplace``); float32
+        targets ``(N, K)``.
 
     Raises:
         TypeError: non-float images, non-integer index targets.
@@ -314,7 +327,7 @@ def cutmix_batch(
     if boxes.shape[0] == 1:
         top, left, bottom, right = (int(v) for v in boxes[0].tolist())
         lam = 1.0 - (bottom - top) * (right - left) / (params.height * params.width)
-        out = x.clone()
+        out = x if inplace else x.clone()
         if bottom > top and right > left:
             out[:, :, top:bottom, left:right] = x[:, :, top:bottom, left:right].index_select(
                 0, perm
@@ -327,7 +340,7 @@ def cutmix_batch(
     in_rows = (rows >= bx[:, 0:1]) & (rows < bx[:, 2:3])  # (N, H)
     in_cols = (cols >= bx[:, 1:2]) & (cols < bx[:, 3:4])  # (N, W)
     mask = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)  # (N, 1, H, W)
-    out = torch.empty_like(x)
+    out = x if inplace else torch.empty_like(x)
     torch.where(mask, x.index_select(0, perm), x, out=out)
     lam_y = params.lam().to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
     y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam_y)

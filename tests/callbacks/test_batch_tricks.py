@@ -116,6 +116,7 @@ def test_label_tricks_emit_soft_targets_others_keep_indices() -> None:
         (lambda: RandomErasing(scale=(0.5, 0.1)), ValueError, "min <= max"),
         (lambda: RandomErasing(ratio=(-1.0, 2.0)), ValueError, "`ratio` values must be > 0"),
         (lambda: Cutout(inplace=1), TypeError, "`inplace` must be a bool, got int 1"),
+        (lambda: MixUp(inplace="no"), TypeError, "`inplace` must be a bool, got str 'no'"),
         (lambda: LabelSmoothing(1.0), ValueError, r"`smoothing` must be in \[0, 1\), got 1\.0"),
         (lambda: LabelSmoothing(-0.1), ValueError, r"`smoothing` must be in \[0, 1\]"),
         (lambda: MixUp(num_classes=0), ValueError, "`num_classes` must be >= 1, got 0"),
@@ -134,22 +135,25 @@ def test_init_validation(factory: Any, error: type, match: str) -> None:
 
 
 @pytest.mark.parametrize("inplace", [True, False])
-def test_erasing_callbacks_write_in_place_only_when_asked(inplace: bool) -> None:
+def test_callbacks_write_in_place_only_when_asked(inplace: bool) -> None:
     for cb in (
+        MixUp(inplace=inplace, seed=1),
+        CutMix(inplace=inplace, seed=1),
         Cutout(length=8, inplace=inplace),
         RandomErasing(p=1.0, inplace=inplace),
         OneOf([Cutout(inplace=inplace)]),
     ):
         assert cb.modifies_input == inplace
-        x, y = torch.ones(4, 3, 32, 32), torch.arange(4)
-        out, _ = cb.transform_batch(x, y)  # never modifies its inputs
-        assert torch.equal(x, torch.ones(4, 3, 32, 32)) and (out == 0).any()
+        x, y = torch.randn(4, 3, 32, 32, generator=gen(0)), torch.arange(4)
+        x0 = x.clone()
+        out, _ = cb.transform_batch(x, y, K)  # never modifies its inputs
+        assert torch.equal(x, x0) and not torch.equal(out, x0)
         batch = [x, y]
         trainer = fake_trainer([cb])
-        cb.setup(trainer, None, "fit")
-        cb.on_train_batch_start(trainer, SimpleNamespace(), batch, 0)
-        assert (batch[0] is x) == inplace and (batch[0] == 0).any()
-        assert (x == 0).any() == inplace
+        cb.setup(trainer, SimpleNamespace(), "fit")
+        cb.on_train_batch_start(trainer, SimpleNamespace(num_classes=K), batch, 0)
+        assert (batch[0] is x) == inplace and not torch.equal(batch[0], x0)
+        assert torch.equal(x, x0) != inplace
 
 
 def test_one_of_picks_with_the_given_weights() -> None:

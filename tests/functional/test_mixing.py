@@ -257,6 +257,18 @@ def test_dtype_layout_inputs_untouched(name, sample, apply, dtype) -> None:
     assert torch.equal(x, x0) and torch.equal(y, y0)
 
 
+@pytest.mark.parametrize(("name", "sample", "apply"), CASES[:4], ids=[c[0] for c in CASES[:4]])
+def test_inplace_equals_out_of_place(name, sample, apply) -> None:
+    x, y = batch(5)
+    x = x.contiguous(memory_format=torch.channels_last)
+    params = sample(5, gen(8))
+    expected_x, expected_y = apply(x, y, params, num_classes=K)
+    x_in = x.clone(memory_format=torch.channels_last)
+    out, yo = apply(x_in, y, params, num_classes=K, inplace=True)
+    assert out is x_in and torch.equal(out, expected_x) and torch.equal(yo, expected_y)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
 @pytest.mark.parametrize(("name", "sample", "apply"), CASES, ids=[c[0] for c in CASES])
 def test_soft_and_multi_hot_targets_keep_row_totals(name, sample, apply) -> None:
     x, _ = batch(6)
