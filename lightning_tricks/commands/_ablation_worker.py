@@ -1,0 +1,124 @@
+"""One run of ``lightning-tricks ablate``: an ordinary ``fit``, then validate and test.
+
+The runner starts it in a fresh process per run::
+
+    python -m lightning_tricks.commands._ablation_worker fit --config <run>/config.yaml [args]
+
+The command line is exactly that of ``lightning-tricks fit`` (the project's
+:class:`~lightning_tricks.cli.TricksCLI`), so a run scales out as a plain fit does
+(``--trainer.devices``, ``--trainer.num_nodes``, ``--trainer.strategy``; Lightning's DDP
+launcher re-runs this module on the other ranks). After ``fit`` it evaluates the weights at
+the end of training (``last``) or the best checkpoint (``best``) on the validation and test
+sets and, on global rank 0, writes a JSON file with the metrics and timings to the path in
+the environment variable :data:`RESULT_ENV`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from typing_extensions import override
+
+from ..cli import TricksCLI
+
+__all__: list[str] = []
+
+RESULT_ENV = "LIGHTNING_TRICKS_ABLATION_RESULT"
+EVALUATE_ENV = "LIGHTNING_TRICKS_ABLATION_EVALUATE"
+VAL_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_VAL_METRIC"
+TEST_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_TEST_METRIC"
+
+
+class _TrainTimer(Callback):
+    """Wall time of the training loop without the validation runs inside it."""
+
+    def __init__(self) -> None:
+        self.train_s = 0.0
+        self.val_s = 0.0
+        self._train_start: float | None = None
+        self._val_start: float | None = None
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._train_start = time.perf_counter()
+
+    @override
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._train_start is not None:
+            self.train_s += time.perf_counter() - self._train_start
+            self._train_start = None
+
+    @override
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._val_start = time.perf_counter()
+
+    @override
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._val_start is not None and self._train_start is not None:
+            self.val_s += time.perf_counter() - self._val_start
+        self._val_start = None
+
+
+def _metric(results: list[dict[str, Any]], key: str, stage: str) -> float:
+    if not results or key not in results[0]:
+        found = sorted(results[0]) if results else []
+        raise KeyError(
+            f"the {stage} run logged no `{key}` (it logged {found}); set the metric name with "
+            f"`--{stage}-metric` / `{stage}_metric:` in the ablation file"
+        )
+    return float(results[0][key])
+
+
+class _AblationCLI(TricksCLI):
+    """:class:`TricksCLI` whose ``fit`` is followed by validate + test and a result file."""
+
+    @override
+    def before_fit(self) -> None:
+        self._timer = _TrainTimer()
+        self.trainer.callbacks.append(self._timer)
+        self._fit_start = time.perf_counter()
+
+    @override
+    def after_fit(self) -> None:
+        fit_time = time.perf_counter() - self._fit_start
+        super().after_fit()
+        trainer = self.trainer
+        epochs, steps = int(trainer.current_epoch), int(trainer.global_step)
+        ckpt = "best" if os.environ.get(EVALUATE_ENV, "last") == "best" else None
+        val_key = os.environ.get(VAL_METRIC_ENV, "val/acc")
+        test_key = os.environ.get(TEST_METRIC_ENV, "test/acc")
+        val = trainer.validate(
+            self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False
+        )
+        test = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
+        if not trainer.is_global_zero:
+            return
+        train_s = max(0.0, self._timer.train_s - self._timer.val_s)
+        result = {
+            "val_acc": _metric(val, val_key, "val"),
+            "test_acc": _metric(test, test_key, "test"),
+            "epochs": epochs,
+            "steps": steps,
+            "fit_time_s": fit_time,
+            "time_per_step_ms": 1000.0 * train_s / steps if steps else float("nan"),
+        }
+        path = os.environ.get(RESULT_ENV)
+        if path:
+            Path(path).write_text(json.dumps(result, indent=2))
+        print(f"ablation result: {json.dumps(result)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``fit`` with :class:`_AblationCLI` (same arguments as ``lightning-tricks fit``)."""
+    _AblationCLI(args=argv)  # None: sys.argv, as Lightning's DDP launcher re-runs it
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a subprocess by the runner
+    sys.exit(main())

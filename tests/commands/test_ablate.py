@@ -1,0 +1,228 @@
+"""`lightning-tricks ablate` end to end: real fits in subprocesses on a tiny digits config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_tricks.cli import main as cli_main
+from lightning_tricks.commands.ablate import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TRICKS = ROOT / "configs" / "tricks"
+
+TINY_BASE = """
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  devices: 1
+  max_steps: 2
+  limit_val_batches: 1
+  limit_test_batches: 1
+  num_sanity_val_steps: 0
+  enable_progress_bar: false
+  enable_model_summary: false
+  logger:
+    class_path: lightning.pytorch.loggers.CSVLogger
+    init_args: {save_dir: should_be_moved, name: tiny}
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args: {dirpath: should_be_moved_too, save_last: true}
+model:
+  class_path: lightning_tricks.models.ImageClassifier
+  init_args: {backbone: simple_cnn}
+data:
+  class_path: lightning_tricks.data.DigitsDataModule
+  init_args: {image_size: 8, train_per_class: 2, batch_size: 16}
+optimizer:
+  class_path: torch.optim.SGD
+  init_args: {lr: 0.05, momentum: 0.9}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # relative paths of a run stay inside tmp_path
+    (tmp_path / "base.yaml").write_text(TINY_BASE)
+    (tmp_path / "ablation.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "base": "base.yaml",
+                "tricks": [str(TRICKS / "label_smoothing.yaml"), str(TRICKS / "mixup.yaml")],
+                "mode": "cumulative",
+                "seeds": 3,  # overridden by --seeds 2 below
+                "seed_keys": ["data.init_args.seed"],
+                "out": "out",
+                "title": "tiny",
+            }
+        )
+    )
+    return tmp_path
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_ablate_runs_every_row_and_seed_then_resumes(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--config", "ablation.yaml", "--seeds", "2", "--", "--trainer.limit_test_batches=2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    progress = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(progress) == 6 and progress[0].startswith("[1/6] baseline · seed 0 · val ")
+    assert progress[-1].startswith("[6/6] + mixup · seed 1 · val ")
+
+    outdir = tiny / "out"
+    rows = _rows(outdir / "results.csv")
+    assert [(r["row"], r["label"], r["tricks"], r["seed"]) for r in rows] == [
+        ("0", "baseline", "", "0"),
+        ("0", "baseline", "", "1"),
+        ("1", "+ label_smoothing", "label_smoothing", "0"),
+        ("1", "+ label_smoothing", "label_smoothing", "1"),
+        ("2", "+ mixup", "label_smoothing+mixup", "0"),
+        ("2", "+ mixup", "label_smoothing+mixup", "1"),
+    ]
+    for r in rows:
+        assert 0.0 <= float(r["val_acc"]) <= 1.0 and 0.0 <= float(r["test_acc"]) <= 1.0
+        assert r["steps"] == "2" and int(r["epochs"]) >= 1
+        assert float(r["wall_time_s"]) > float(r["fit_time_s"]) > 0
+        assert float(r["time_per_step_ms"]) > 0
+    md = (outdir / "results.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 3 and md.startswith("# tiny")
+    assert table[1].startswith("| 0 | baseline |") and table[3].startswith("| 2 | + mixup |")
+    assert table[2].split("|")[5].strip().startswith(("+", "-"))  # gain over the baseline
+    assert "lightning-tricks ablate --config ablation.yaml" in md
+    assert (outdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the composed config of the last row: callbacks concatenated, seed set, paths moved
+    run = outdir / "runs" / "02_plus_mixup" / "seed_1"
+    cfg = yaml.safe_load((run / "composed.yaml").read_text())
+    assert [c["class_path"] for c in cfg["trainer"]["callbacks"]] == [
+        "lightning.pytorch.callbacks.ModelCheckpoint",
+        "lightning_tricks.callbacks.LabelSmoothing",
+        "lightning_tricks.callbacks.MixUp",
+    ]
+    assert cfg["seed_everything"] == 1 and cfg["data"]["init_args"]["seed"] == 1
+    assert cfg["trainer"]["logger"]["init_args"]["save_dir"] == str(run.relative_to(tiny))
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not (tiny / "should_be_moved").exists() and not (tiny / "should_be_moved_too").exists()
+    assert "--trainer.limit_test_batches=2" in (run / "command.txt").read_text()
+    # Lightning's own SaveConfigCallback wrote the fully resolved config of the same run
+    resolved = yaml.safe_load(next(run.rglob("config.yaml")).read_text())
+    assert resolved["trainer"]["limit_test_batches"] == 2
+
+    # "kill" the ablation: the last run never finished (its done marker is missing) and one
+    # finished run is outdated (its config hash no longer matches)
+    logs = {p: p.stat().st_mtime_ns for p in (outdir / "runs").rglob("log.txt")}
+    (run / "result.json").unlink()
+    stale = outdir / "runs" / "01_plus_label_smoothing" / "seed_0" / "result.json"
+    record = json.loads(stale.read_text())
+    stale.write_text(json.dumps({**record, "hash": "0" * 16}))
+    (outdir / "results.md").unlink()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    progress = [line for line in out.splitlines() if line.startswith("[")]
+    skipped = [line for line in progress if "done earlier, skipped" in line]
+    assert len(progress) == 6 and len(skipped) == 4
+    assert "[3/6] + label_smoothing · seed 0 · val" in progress[2] and "skipped" not in progress[2]
+    assert "skipped" not in progress[5]
+    rerun = {stale.parent / "log.txt", run / "log.txt"}
+    for path, mtime in logs.items():
+        if path in rerun:
+            assert path.stat().st_mtime_ns > mtime
+        else:
+            assert path.stat().st_mtime_ns == mtime, f"{path} was run again"
+    assert len(_rows(outdir / "results.csv")) == 6 and (outdir / "results.md").is_file()
+
+
+@pytest.mark.slow
+def test_failed_run_reports_its_log(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = TINY_BASE.replace(
+        "init_args: {dirpath: should_be_moved_too, save_last: true}",
+        "init_args: {dirpath: should_be_moved_too, save_last: true}\n"
+        "    - class_path: lightning_tricks.callbacks.MixUp\n      init_args: {alpha: -1.0}",
+    )
+    (tiny / "broken.yaml").write_text(broken)
+    ls = str(TRICKS / "label_smoothing.yaml")
+    argv = ["--base", "broken.yaml", "--tricks", ls, "--seeds", "1", "--out", "o"]
+    assert main(argv) == 1  # the first run (the baseline) fails: the ablation stops there
+    captured = capsys.readouterr()
+    assert "[1/2]" not in captured.out
+    assert "run o/runs/00_baseline/seed_0 failed (exit code" in captured.err
+    assert "`alpha` must be > 0" in captured.err  # the end of the run's log
+    assert "o/runs/00_baseline/seed_0/log.txt" in captured.err
+    assert not (tiny / "o" / "runs" / "00_baseline" / "seed_0" / "result.json").exists()
+    assert not (tiny / "o" / "runs" / "01_plus_label_smoothing").exists()
+
+
+def _err(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input_gets_a_clear_error(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ls = str(TRICKS / "label_smoothing.yaml")
+    base = ["--base", "base.yaml", "--out", "o"]
+    err = _err([*base, "--tricks", "nope.yaml"], capsys)
+    assert "error: trick file 'nope.yaml' not found" in err
+    (tiny / "bad.yaml").write_text("trainer:\n  callbacks+: [\n    - oops\n")
+    err = _err([*base, "--tricks", ls, "bad.yaml"], capsys)
+    assert "trick file 'bad.yaml' is not valid YAML" in err and '"bad.yaml", line' in err
+    assert "`seeds` must be an integer >= 1, got 0" in _err(
+        [*base, "--tricks", ls, "--seeds", "0"], capsys
+    )
+    assert "got -3" in _err([*base, "--tricks", ls, "--seeds", "-3"], capsys)
+    err = _err([*base, "--tricks", ls, "--mode", "greedy"], capsys)
+    assert "`mode` must be one of ['cumulative', 'leave-one-out'], got 'greedy'" in err
+    assert "`evaluate` must be one of" in _err([*base, "--tricks", ls, "--evaluate", "x"], capsys)
+    assert "`tricks` must list at least one" in _err(base, capsys)
+    assert "no base config" in _err(["--tricks", ls], capsys)
+    assert "base config 'b.yaml' not found" in _err(["--base", "b.yaml", "--tricks", ls], capsys)
+    assert "ablation file 'x.yaml' not found" in _err(["--config", "x.yaml"], capsys)
+    (tiny / "abl.yaml").write_text("base: base.yaml\ntricks: [a.yaml]\nseed: 3\n")
+    assert "unknown keys ['seed']" in _err(["--config", "abl.yaml"], capsys)
+    (tiny / "abl.yaml").write_text("base: base.yaml\ntricks: a.yaml\n")
+    assert "`tricks` must be a list of strings" in _err(["--config", "abl.yaml"], capsys)
+    dup = ["--tricks", ls, ls]
+    assert "unique, got ['label_smoothing']" in _err([*base, *dup], capsys)
+    assert not (tiny / "o" / "runs").exists()  # nothing ran
+
+
+def test_dry_run_leave_one_out_writes_configs_that_the_cli_accepts(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tricks = [str(TRICKS / f"{n}.yaml") for n in ("label_smoothing", "mixup", "cutout", "cutmix")]
+    argv = ["--base", "base.yaml", "--tricks", *tricks, "--mode", "leave-one-out", "--out", "o"]
+    assert main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "6 rows × 3 seeds = 18 runs (leave-one-out)" in out
+    configs = sorted((tiny / "o" / "configs").glob("*.yaml"))
+    assert [p.stem for p in configs] == [
+        "00_baseline",
+        "01_all",
+        "02_all_minus_label_smoothing",
+        "03_all_minus_mixup",
+        "04_all_minus_cutout",
+        "05_all_minus_cutmix",
+    ]
+    cfg = yaml.safe_load(configs[3].read_text())
+    names = [c["class_path"].rsplit(".", 1)[1] for c in cfg["trainer"]["callbacks"]]
+    assert names == ["ModelCheckpoint", "LabelSmoothing", "Cutout", "CutMix"]
+    assert not (tiny / "o" / "runs").exists()
+    # every composed config parses and type-checks in the project's CLI
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["fit", "--config", str(configs[1]), "--print_config"])
+    assert exc.value.code == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert len(resolved["trainer"]["callbacks"]) == 5
+    assert os.environ.get("LIGHTNING_TRICKS_ABLATION_RESULT") is None
