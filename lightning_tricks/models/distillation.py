@@ -87,8 +87,9 @@ class DistillationModule(DistillationMixin, ImageClassifier):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Distillation loss on the (possibly mixed) batch, plus ``train/acc``."""
         x, y = split_batch(batch)
+        teacher_logits = self.teacher_logits(x)  # before the student's forward (less memory)
         logits = self(x)
-        loss = self.distillation_loss(logits, x, y)
+        loss = self.distillation_loss(logits, x, y, teacher_logits=teacher_logits)
         self.train_acc(logits.detach(), hard_targets(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss

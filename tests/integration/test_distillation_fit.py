@@ -51,6 +51,8 @@ class RecordingTeacher(nn.Module):
                 "grad": torch.is_grad_enabled(),
                 "training": any(m.training for m in self.modules()),
                 "autocast": torch.is_autocast_enabled(x.device.type),
+                "device": x.device.type,
+                "teacher_device": next(self.parameters()).device.type,
                 "dtype": out.dtype,
             }
         )
@@ -263,6 +265,31 @@ def test_fit_bf16_mixed_teacher_in_the_same_autocast(tmp_path: Path) -> None:
     assert torch.isfinite(trainer.callback_metrics["train/kd_loss"])
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.gpu
+def test_fit_cuda_16_mixed_teacher_on_the_students_device(tmp_path: Path) -> None:
+    teacher = RecordingTeacher()
+    before = _snapshot(teacher)
+    student = _student(teacher)
+    trainer = fit(
+        student,
+        RandomImageDataModule(n_train=32, n_val=16, batch_size=16),
+        tmp_path,
+        accelerator="gpu",
+        devices=1,
+        precision="16-mixed",
+        deterministic=False,
+        max_steps=2,
+        callbacks=[PhaseMarker()],
+    )
+    assert trainer.global_step == 2
+    calls = teacher.train_calls() + teacher.val_calls()
+    assert len(calls) == 3
+    assert all(c["device"] == c["teacher_device"] == "cuda" and c["autocast"] for c in calls)
+    assert all(c["dtype"] == torch.float16 for c in teacher.train_calls())
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v.cpu(), before[k]), k
 
 
 class _DDPChecks(pl.Callback):

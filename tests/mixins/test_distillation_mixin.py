@@ -98,6 +98,8 @@ def test_distillation_loss_equals_the_formula_and_never_touches_the_teacher() ->
     expected = 0.7 * kd_loss(logits, t, 3.0) + 0.3 * F.cross_entropy(logits, y)
     torch.testing.assert_close(loss, expected, rtol=0, atol=0)
     assert not student.teacher_logits(x).requires_grad
+    given = student.distillation_loss(logits, x, y, teacher_logits=t, log=False)
+    torch.testing.assert_close(given, loss, rtol=0, atol=0)
     loss.backward()
     assert all(p.grad is None for p in teacher.parameters())
     assert all(p.grad is not None for p in student.parameters())
