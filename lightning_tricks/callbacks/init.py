@@ -233,7 +233,7 @@ _SHORTCUT_NAMES = ("downsample", "shortcut", "skip", "proj", "identity")
 class ZeroInitResidualBN(_FreshStartInit):
     """Zero γ of the last BatchNorm in every residual branch, so each block starts as identity.
 
-    Papers: Goyal et al., 2017 (https://arxiv.org/abs/1706.02677, §5.1); He et al., 2019
+    Papers: Goyal et al., 2017 (https://arxiv.org/abs/1706.02677); He et al., 2019
     ("zero γ", https://arxiv.org/abs/1812.01187, §3.1). With γ = β = 0 the branch outputs 0
     and ``relu(0 + x) = x`` for the non-negative inputs a ResNet block receives: the network
     starts shallower and is easier to train with large batches.

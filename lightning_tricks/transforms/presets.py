@@ -382,7 +382,11 @@ def _train_steps(
     if hflip_ > 0:
         steps.append(v2.RandomHorizontalFlip(hflip_))
     if rotation > 0:
-        steps.append(v2.RandomRotation(float(rotation), fill=fill_))
+        steps.append(
+            v2.RandomRotation(
+                float(rotation), interpolation=v2.InterpolationMode.BILINEAR, fill=fill_
+            )
+        )
     if augment is not None:
         steps.append(augment)
     if any(jitter):
@@ -425,7 +429,8 @@ class TrainTransforms(v2.Compose):
         scale: area range of ``RandomResizedCrop``, in (0, 1]. Default (0.08, 1.0).
         ratio: aspect-ratio range of ``RandomResizedCrop`` (> 0). Default (3/4, 4/3).
         hflip: probability of a horizontal flip (mirroring), in [0, 1]. Default 0.5.
-        rotation: maximal rotation in degrees, in [0, 180]; 0 is off. Default 0.
+        rotation: maximal rotation in degrees, in [0, 180] (bilinear, corners filled with
+            ``fill``); 0 is off. Default 0.
         color_jitter: brightness = contrast = saturation jitter (>= 0) as one float, or
             ``(brightness, contrast, saturation[, hue])``; 0 is off. Default 0 (He et al.,
             2019 use 0.4 on ImageNet).
