@@ -27,7 +27,7 @@ from typing_extensions import override
 if TYPE_CHECKING:
     import lightning.pytorch as pl
 
-__all__ = ["InitMethod", "WeightInit", "ZeroInitResidualBN"]
+__all__ = ["WeightInit", "ZeroInitResidualBN"]
 
 InitMethod = Literal[
     "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"
@@ -313,7 +313,7 @@ class ZeroInitResidualBN(_FreshStartInit):
         known = _known_blocks()
         zeroed: list[str] = []
         for name, block in module.named_modules():
-            attr = next((a for cls, a in known.items() if type(block) is cls), None)
+            attr = next((a for cls, a in known.items() if isinstance(block, cls)), None)
             attr = attr or self._user_attribute(block)
             if attr is None and callable(getattr(block, "zero_init_last", None)):
                 block.zero_init_last()  # type: ignore[operator]

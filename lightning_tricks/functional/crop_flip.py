@@ -20,7 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-__all__ = ["CropFlipParams", "PaddingMode", "crop_flip_batch", "sample_crop_flip_params"]
+__all__ = ["CropFlipParams", "crop_flip_batch", "sample_crop_flip_params"]
 
 PaddingMode = Literal["constant", "edge", "reflect", "symmetric"]
 _PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
