@@ -167,7 +167,6 @@ class DistillationMixin(_MixinBase):
         super().__init__(**kwargs)
         self.distillation_criterion = criterion
         self.save_teacher = save_teacher
-        self._distillation_teacher: _Hidden | None = None
         self._teacher_acc_done = False
         self._teacher_acc_counts: Tensor | None = None
         if teacher is not None:
@@ -179,6 +178,7 @@ class DistillationMixin(_MixinBase):
     @property
     def teacher(self) -> nn.Module | None:
         """The frozen teacher (``None`` if there is none). Assigning a module freezes it."""
+        # a plain attribute (never an nn.Module child); absent until a teacher is set
         holder = self.__dict__.get("_distillation_teacher")
         return None if holder is None else holder.module
 
@@ -358,6 +358,11 @@ class DistillationMixin(_MixinBase):
         )
 
     @override
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        self._teacher_acc_done = False  # once per fit / validate run
+
+    @override
     def on_validation_epoch_start(self) -> None:
         super().on_validation_epoch_start()
         self._teacher_acc_counts = None
@@ -382,14 +387,17 @@ class DistillationMixin(_MixinBase):
     @override
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
-        counts = self._teacher_acc_counts
-        if counts is None or not self._teacher_acc_wanted():
+        if not self._teacher_acc_wanted():
             return
+        counts = self._teacher_acc_counts
+        if counts is None:  # this rank saw no batch: still join the reduction
+            counts = torch.zeros(2, dtype=torch.long, device=self.device)
         counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
-        acc = counts[0].float() / counts[1].clamp_min(1).float()
-        # the value is already global; sync_dist only silences Lightning's DDP advice
-        self.log("val/teacher_acc", acc, sync_dist=True)
         self._teacher_acc_counts = None
+        if int(counts[1]) == 0:
+            return
+        # the value is already global; sync_dist only silences Lightning's DDP advice
+        self.log("val/teacher_acc", counts[0].float() / counts[1].float(), sync_dist=True)
         self._teacher_acc_done = True
 
     # ------------------------------------------------------------------ checkpoints

@@ -173,6 +173,10 @@ def test_fit_keeps_teacher_frozen_logs_and_checkpoints(tmp_path: Path) -> None:
     with torch.no_grad():
         acc = (teacher(torch.stack(xs)).argmax(1) == torch.tensor(ys)).float().mean()
     assert teacher_acc[0] == pytest.approx(float(acc), abs=1e-6)
+    # once per run: a later `validate` run logs it once more
+    trainer.validate(student, datamodule=dm, verbose=False)
+    again = [r["val/teacher_acc"] for r in logger.rows if "val/teacher_acc" in r]
+    assert again == [teacher_acc[0], teacher_acc[0]]
 
     # checkpoints hold only the student and load strictly, with or without a teacher
     last = tmp_path / "ckpt" / "last.ckpt"
@@ -209,7 +213,8 @@ def test_fit_keeps_teacher_frozen_logs_and_checkpoints(tmp_path: Path) -> None:
         tmp_path,
         max_epochs=3,
         ckpt_path=str(last),
-        callbacks=[PhaseMarker()],
+        callbacks=[PhaseMarker(), ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=0)],
+        enable_checkpointing=True,
     )
     assert trainer.global_step == 12 and len(resumed_teacher.train_calls()) == 4
     for k, v in resumed_teacher.state_dict().items():
