@@ -170,6 +170,8 @@ class BatchTrick(Callback):
 
         Args:
             x: images ``(N, C, H, W)`` of a floating dtype on their device (any memory format).
+                In the training loop this is the batch's own tensor: write into it only when
+                :attr:`modifies_input` is true (:meth:`transform_batch` then passes a copy).
             y: float32 ``(N, K)`` targets when ``changes_labels`` is true, otherwise the
                 targets exactly as they came (index ``(N,)`` or ``(N, K)``).
             generator: the trick's CPU ``torch.Generator``, already seeded for this batch;
@@ -373,7 +375,8 @@ class BatchTrick(Callback):
             self._base_seed = self._resolve_seed()
         if self._generator is None:
             self._generator = torch.Generator(device="cpu")
-        material = f"{self._base_seed}|{self._rank}|{self.state_key}|{self._counter}".encode()
+        prefix = f"{self._base_seed}|{self._rank}|{self.state_key}|"
+        material = (prefix + str(self._counter)).encode()
         digest = hashlib.blake2b(material, digest_size=8).digest()
         self._generator.manual_seed(int.from_bytes(digest, "little") >> 1)
         self._counter += 1

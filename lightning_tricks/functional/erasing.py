@@ -122,14 +122,17 @@ def _fill_boxes(
     if x.device.type == "cpu" and h * w >= _SLICE_MIN_PIXELS:
         out = x if inplace else x.clone()
         gen = torch.Generator().manual_seed(noise_seed) if fill is None else None
+        scalar = value if isinstance(value, float) else None  # fill_ is the fastest path
         for flat, (top, left, bottom, right) in enumerate(boxes.reshape(-1, 4).tolist()):
             if bottom > top and right > left:
-                i = flat // boxes.shape[1]
-                if fill is None:
+                region = out[flat // boxes.shape[1], :, top:bottom, left:right]
+                if scalar is not None:
+                    region.fill_(scalar)
+                elif fill is None:
                     shape = (x.shape[1], bottom - top, right - left)
-                    out[i, :, top:bottom, left:right] = torch.randn(shape, generator=gen)
+                    region.copy_(torch.randn(shape, generator=gen))
                 else:
-                    out[i, :, top:bottom, left:right] = fill
+                    region.copy_(fill)
         return out
     mask = _box_mask(boxes.to(x.device, non_blocking=True), h, w, x.device)
     if fill is None:

@@ -18,6 +18,7 @@ partner ``perm[i]`` (as in torchvision v2 ``MixUp``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -258,16 +259,29 @@ def sample_cutmix_params(
     b = 1 if mode == "batch" else n
     device = generator_device(generator)
     lam = sample_beta(alpha, b, generator)
-    cut = torch.sqrt(1.0 - lam)
-    cut_h = (h * cut).long()
-    cut_w = (w * cut).long()
-    cy = randint_below(torch.full((b,), h, device=device), generator)
-    cx = randint_below(torch.full((b,), w, device=device), generator)
-    top = (cy - cut_h // 2).clamp(0, h)
-    bottom = (cy + cut_h // 2).clamp(0, h)
-    left = (cx - cut_w // 2).clamp(0, w)
-    right = (cx + cut_w // 2).clamp(0, w)
+    u = torch.rand((2, b), dtype=torch.float64, device=device, generator=generator)
     perm = torch.randperm(n, generator=generator, device=device)
+    if b == 1 and device.type == "cpu":  # one box: the same arithmetic in Python (cheaper)
+        cut = math.sqrt(1.0 - float(lam[0]))
+        half_h, half_w = int(h * cut) // 2, int(w * cut) // 2
+        (uy,), (ux,) = u.tolist()
+        cy, cx = min(int(uy * h), h - 1), min(int(ux * w), w - 1)
+        box = [
+            min(max(cy - half_h, 0), h),
+            min(max(cx - half_w, 0), w),
+            min(max(cy + half_h, 0), h),
+            min(max(cx + half_w, 0), w),
+        ]
+        return CutMixParams(perm=perm, boxes=torch.tensor([box]), height=h, width=w)
+    cut = torch.sqrt(1.0 - lam)
+    half_h = (h * cut).long() // 2
+    half_w = (w * cut).long() // 2
+    cy = (u[0] * h).long().clamp_(max=h - 1)
+    cx = (u[1] * w).long().clamp_(max=w - 1)
+    top = (cy - half_h).clamp(0, h)
+    bottom = (cy + half_h).clamp(0, h)
+    left = (cx - half_w).clamp(0, w)
+    right = (cx + half_w).clamp(0, w)
     return CutMixParams(
         perm=perm, boxes=torch.stack([top, left, bottom, right], dim=1), height=h, width=w
     )

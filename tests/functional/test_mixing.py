@@ -336,3 +336,38 @@ def test_params_are_frozen_and_global_generator_works() -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(mixing_module, extraglobs={"torch": torch}, raise_on_error=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_scalar_fast_paths_match_the_vectorised_formulas() -> None:
+    """One λ / one box are finished in Python floats; same draws, same arithmetic as tensors."""
+    from lightning_tricks.functional._batch import sample_beta
+
+    for seed in range(50):
+        alpha = 0.1 + seed / 10
+        g = gen(seed)
+        gamma = torch._standard_gamma(torch.full((2, 1), alpha + 1.0, dtype=torch.float64), g)
+        u = torch.rand((2, 1), dtype=torch.float64, generator=g)
+        log_g = gamma.log() + u.log() / alpha
+        expected = torch.sigmoid(log_g[0] - log_g[1])
+        torch.testing.assert_close(sample_beta(alpha, 1, gen(seed)), expected, rtol=1e-12, atol=0)
+
+        h, w = 7 + seed % 5, 30 - seed % 7
+        params = sample_cutmix_params(4, h, w, alpha=alpha, mode="batch", generator=gen(seed))
+        g = gen(seed)
+        lam = sample_beta(alpha, 1, g)
+        uc = torch.rand((2, 1), dtype=torch.float64, generator=g)
+        half_h = (h * torch.sqrt(1.0 - lam)).long() // 2
+        half_w = (w * torch.sqrt(1.0 - lam)).long() // 2
+        cy = (uc[0] * h).long().clamp(max=h - 1)
+        cx = (uc[1] * w).long().clamp(max=w - 1)
+        box = torch.stack(
+            [
+                (cy - half_h).clamp(0, h),
+                (cx - half_w).clamp(0, w),
+                (cy + half_h).clamp(0, h),
+                (cx + half_w).clamp(0, w),
+            ],
+            dim=1,
+        )
+        assert torch.equal(params.boxes, box)
+        assert torch.equal(params.perm, torch.randperm(4, generator=g))
