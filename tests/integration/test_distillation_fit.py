@@ -338,11 +338,11 @@ def test_fit_ddp_spawn_two_processes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_teacher_then_distill_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """digits_teacher.yaml writes the checkpoint that digits_distill.yaml loads; and the trick
-    snippet composes with the base demo config."""
+    """digits_teacher.yaml writes the checkpoint that digits_distill.yaml loads; the trick
+    snippet composes with the demo and the ablation base configs (as `--config` pairs)."""
     monkeypatch.chdir(tmp_path)
     quick = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-    small = ["--data.init_args.image_size=16"]
+    small = ["--data.init_args.image_size=16"]  # the teacher's size (digits.yaml has 32)
     TricksCLI(
         args=[
             "fit",
@@ -358,17 +358,19 @@ def test_cli_teacher_then_distill_configs(tmp_path: Path, monkeypatch: pytest.Mo
     assert teacher_ckpt.exists()
     teacher_state = torch.load(teacher_ckpt, weights_only=True)["state_dict"]
 
-    for configs in (
-        ["configs/digits_distill.yaml"],
-        ["configs/digits.yaml", "configs/tricks/distill.yaml"],
-    ):
+    cases = [
+        (["configs/digits_distill.yaml"], "cifar_resnet8"),
+        (["configs/digits.yaml", "configs/tricks/distill.yaml"], "cifar_resnet8"),
+        (["configs/ablation/digits_base.yaml", "configs/tricks/distill.yaml"], "simple_cnn"),
+    ]
+    for configs, backbone in cases:
         args = ["fit"]
         for c in configs:
             args += ["--config", str(ROOT / c)]
         cli = TricksCLI(args=[*args, "--trainer.fast_dev_run=1", *small, *quick])
         model = cli.model
         assert isinstance(model, DistillationModule), configs
-        assert model.hparams.backbone == "cifar_resnet8"
+        assert model.hparams.backbone == backbone
         assert "teacher" not in model.hparams and "teacher_checkpoint" not in model.hparams
         assert isinstance(model.teacher, ImageClassifier)
         for k, v in model.teacher.state_dict().items():
