@@ -161,6 +161,7 @@ class BatchTrick(Callback):
         self._counter = 0
         self._max_epochs: int | None = None
         self._generator: torch.Generator | None = None
+        self._scratch: Tensor | None = None
 
     # ------------------------------------------------------------------ subclass API
     def apply_batch(
@@ -355,7 +356,27 @@ class BatchTrick(Callback):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = None  # re-created lazily; its state is derived, never carried
+        state["_scratch"] = None
         return state
+
+    def scratch_like(self, x: Tensor) -> Tensor:
+        """A batch-sized working tensor like ``x``, kept and reused from batch to batch.
+
+        For tricks that need a copy of the batch (e.g. the shuffled partners of MixUp):
+        reusing one buffer avoids a batch-sized allocation per step (on CPU, fresh large
+        allocations also cost page faults). Its content is overwritten by every user.
+        """
+        s = self._scratch
+        if (
+            s is None
+            or s.shape != x.shape
+            or s.dtype != x.dtype
+            or s.device != x.device
+            or s.stride() != x.stride()
+            or s.data_ptr() == x.data_ptr()
+        ):
+            s = self._scratch = torch.empty_like(x)
+        return s
 
     # ------------------------------------------------------------------ internals
     def _resolve_seed(self) -> int:

@@ -63,7 +63,8 @@ class MixUp(BatchTrick):
             sample). Default ``"batch"``.
         p: probability that a batch is mixed, in [0, 1]. Default 1.0.
         inplace: write the result into the training batch's image tensor instead of a new
-            one (saves a full-size allocation; see the Cutout card for when to turn it off).
+            one; the shuffled partners go to a buffer kept by the callback, so no batch-sized
+            tensor is allocated per step (see the Cutout card for when to turn it off).
             Default ``True``.
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``num_classes``,
             ``input_key``, ``target_key``, ``seed`` of :class:`BatchTrick`.
@@ -109,7 +110,8 @@ class MixUp(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         params = sample_mixup_params(x.shape[0], self.alpha, self.mode, generator)  # type: ignore[arg-type]
-        return mixup_batch(x, y, params, inplace=self.inplace)
+        scratch = self.scratch_like(x) if self.inplace else None
+        return mixup_batch(x, y, params, inplace=self.inplace, scratch=scratch)
 
 
 class CutMix(BatchTrick):
@@ -173,7 +175,8 @@ class CutMix(BatchTrick):
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
         params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)  # type: ignore[arg-type]
-        return cutmix_batch(x, y, params, inplace=self.inplace)
+        scratch = self.scratch_like(x) if self.inplace and self.mode == "elem" else None
+        return cutmix_batch(x, y, params, inplace=self.inplace, scratch=scratch)
 
 
 class RICAP(BatchTrick):
@@ -187,6 +190,9 @@ class RICAP(BatchTrick):
     Args:
         beta: Beta concentration β, > 0. Default 0.3 (the paper).
         p: probability that a batch is patched, in [0, 1]. Default 1.0.
+        inplace: copy the result back into the training batch's image tensor, assembling it
+            in a buffer kept by the callback (no batch-sized allocation per step; see the
+            Cutout card for when to turn it off). Default ``True``.
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``num_classes``,
             ``input_key``, ``target_key``, ``seed`` of :class:`BatchTrick`.
 
@@ -204,9 +210,17 @@ class RICAP(BatchTrick):
     changes_labels = True
     mixes_labels = True
 
-    def __init__(self, beta: float = 0.3, p: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self, beta: float = 0.3, p: float = 1.0, inplace: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(p, **kwargs)
         self.beta = check_positive("beta", beta)
+        self.inplace = _check_bool("inplace", inplace)
+
+    @property
+    @override
+    def modifies_input(self) -> bool:
+        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -217,7 +231,9 @@ class RICAP(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
-        return ricap_batch(x, y, sample_ricap_params(n, h, w, self.beta, generator))
+        params = sample_ricap_params(n, h, w, self.beta, generator)
+        scratch = self.scratch_like(x) if self.inplace else None
+        return ricap_batch(x, y, params, inplace=self.inplace, scratch=scratch)
 
 
 class Cutout(BatchTrick):

@@ -76,6 +76,27 @@ def _check_perm(fn: str, perm: Tensor, n: int) -> None:
         )
 
 
+def _check_scratch(fn: str, x: Tensor, scratch: Tensor) -> None:
+    if not isinstance(scratch, Tensor):
+        raise TypeError(f"`{fn}`: `scratch` must be a Tensor or None, got {type(scratch).__name__}")
+    if (scratch.shape, scratch.dtype, scratch.device) != (x.shape, x.dtype, x.device):
+        raise ValueError(
+            f"`{fn}`: `scratch` must match the images, expected shape {tuple(x.shape)}, "
+            f"{x.dtype} on {x.device}, got {tuple(scratch.shape)}, {scratch.dtype} on "
+            f"{scratch.device}"
+        )
+    if scratch.data_ptr() == x.data_ptr():
+        raise ValueError(f"`{fn}`: `scratch` must not be the images tensor itself")
+
+
+def _gather(fn: str, x: Tensor, perm: Tensor, scratch: Tensor | None) -> Tensor:
+    """``x[perm]`` (along the batch), into ``scratch`` when one is given."""
+    if scratch is None:
+        return x.index_select(0, perm)
+    _check_scratch(fn, x, scratch)
+    return torch.index_select(x, 0, perm, out=scratch)
+
+
 # --------------------------------------------------------------------------------- MixUp
 @dataclass(frozen=True)
 class MixUpParams:
@@ -136,6 +157,7 @@ def mixup_batch(
     params: MixUpParams,
     num_classes: int | None = None,
     inplace: bool = False,
+    scratch: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Mix images and targets: ``lam * x + (1 - lam) * x[perm]`` (same for targets).
 
@@ -149,6 +171,10 @@ def mixup_batch(
         params: from :func:`sample_mixup_params` with ``batch_size=N``.
         num_classes: K for index targets (ignored for ``(N, K)`` targets other than a check).
         inplace: write the mixed images into ``x`` (saves an allocation). Default ``False``.
+        scratch: optional preallocated tensor with the shape, dtype and device of ``x``
+            (not ``x`` itself) used as working memory, so that repeated calls do not allocate
+            a batch-sized tensor each time (on CPU, fresh large allocations also cost page
+            faults). Its content afterwards is unspecified. Default ``None``.
 
     Returns:
         ``(x_mixed, y_mixed)``: images like ``x`` (``x`` itself when ``inplace``); float32
@@ -173,6 +199,7 @@ def mixup_batch(
     _check_perm(fn, params.perm, n)
     y_soft = soft_targets(fn, y, n, num_classes)
     perm = params.perm.to(x.device, non_blocking=True)
+    partners = _gather(fn, x, perm, scratch)
     out = x if inplace else torch.empty_like(x)
     if isinstance(params.lam, Tensor):
         lam = params.lam
@@ -183,11 +210,11 @@ def mixup_batch(
             )
         lam_x = lam.to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1)
         lam_y = lam.to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
-        torch.lerp(x.index_select(0, perm), x, lam_x, out=out)
+        torch.lerp(partners, x, lam_x, out=out)
         y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_y)
     else:
         lam_f = float(params.lam)
-        torch.lerp(x.index_select(0, perm), x, lam_f, out=out)
+        torch.lerp(partners, x, lam_f, out=out)
         y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_f)
     return out, y_out
 
@@ -293,6 +320,7 @@ def cutmix_batch(
     params: CutMixParams,
     num_classes: int | None = None,
     inplace: bool = False,
+    scratch: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Paste the box of the partner ``perm[i]`` into image ``i``; mix targets by box area.
 
@@ -307,6 +335,10 @@ def cutmix_batch(
         num_classes: K for index targets.
         inplace: paste into ``x`` itself; with one box per batch only the box region is then
             read and written. Default ``False``.
+        scratch: optional preallocated tensor with the shape, dtype and device of ``x``
+            (not ``x`` itself) used for the partners with one box per sample, so that repeated calls do not allocate
+            a batch-sized tensor each time (on CPU, fresh large allocations also cost page
+            faults). Its content afterwards is unspecified. Default ``None``.
 
     Returns:
         ``(x_mixed, y_mixed)``: images like ``x`` (``x`` itself when ``inplace``); float32
@@ -355,7 +387,7 @@ def cutmix_batch(
     in_cols = (cols >= bx[:, 1:2]) & (cols < bx[:, 3:4])  # (N, W)
     mask = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)  # (N, 1, H, W)
     out = x if inplace else torch.empty_like(x)
-    torch.where(mask, x.index_select(0, perm), x, out=out)
+    torch.where(mask, _gather(fn, x, perm, scratch), x, out=out)
     lam_y = params.lam().to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
     y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam_y)
     return out, y_out
@@ -453,7 +485,12 @@ def sample_ricap_params(
 
 
 def ricap_batch(
-    x: Tensor, y: Tensor, params: RICAPParams, num_classes: int | None = None
+    x: Tensor,
+    y: Tensor,
+    params: RICAPParams,
+    num_classes: int | None = None,
+    inplace: bool = False,
+    scratch: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Patch four crops of four shuffles of the batch into each image; targets by patch area.
 
@@ -468,6 +505,13 @@ def ricap_batch(
         params: from :func:`sample_ricap_params` for this batch size and image size.
         num_classes: K for index targets.
 
+        inplace: copy the patched images back into ``x`` (they are assembled in ``scratch``
+            or a new tensor first, since every patch reads the original batch). Default
+            ``False``.
+        scratch: optional preallocated tensor with the shape, dtype and device of ``x``
+            (not ``x`` itself) used to assemble the result when ``inplace``, so that repeated calls do not allocate
+            a batch-sized tensor each time (on CPU, fresh large allocations also cost page
+            faults). Its content afterwards is unspecified. Default ``None``.
     Returns:
         ``(x_patched, y_mixed)``: images like ``x``; float32 targets ``(N, K)``,
         ``sum_k area_k / (H * W) * y[perms[k]]``.
@@ -500,7 +544,11 @@ def ricap_batch(
     h, w = params.h, params.w
     perms = params.perms.to(dev, non_blocking=True)
     offsets = params.offsets.to(dev, non_blocking=True)
-    out = torch.empty_like(x)
+    if inplace and scratch is not None:
+        _check_scratch(fn, x, scratch)
+        out = scratch
+    else:
+        out = torch.empty_like(x)
     starts = [(0, 0), (0, w), (h, 0), (h, w)]
     for k, ((ph, pw), (r0, c0)) in enumerate(zip(params.patch_sizes(), starts, strict=True)):
         if ph == 0 or pw == 0:
@@ -510,6 +558,8 @@ def ricap_batch(
         out[:, :, r0 : r0 + ph, c0 : c0 + pw] = windows[
             perms[k], :, offsets[k, :, 0], offsets[k, :, 1]
         ]
+    if inplace:
+        out = x.copy_(out)
     weights = params.weights()
     perms_y = params.perms.to(y_soft.device, non_blocking=True)
     y_out = y_soft.index_select(0, perms_y[0]) * weights[0]

@@ -139,6 +139,8 @@ def test_callbacks_write_in_place_only_when_asked(inplace: bool) -> None:
     for cb in (
         MixUp(inplace=inplace, seed=1),
         CutMix(inplace=inplace, seed=1),
+        CutMix(mode="elem", inplace=inplace, seed=1),
+        RICAP(inplace=inplace, seed=1),
         Cutout(length=8, inplace=inplace),
         RandomErasing(p=1.0, inplace=inplace),
         OneOf([Cutout(inplace=inplace)]),
@@ -154,6 +156,7 @@ def test_callbacks_write_in_place_only_when_asked(inplace: bool) -> None:
         cb.on_train_batch_start(trainer, SimpleNamespace(num_classes=K), batch, 0)
         assert (batch[0] is x) == inplace and not torch.equal(batch[0], x0)
         assert torch.equal(x, x0) != inplace
+        assert pickle.loads(pickle.dumps(cb))._scratch is None  # the buffer is never carried
 
 
 def test_one_of_picks_with_the_given_weights() -> None:

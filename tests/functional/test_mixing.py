@@ -257,16 +257,36 @@ def test_dtype_layout_inputs_untouched(name, sample, apply, dtype) -> None:
     assert torch.equal(x, x0) and torch.equal(y, y0)
 
 
-@pytest.mark.parametrize(("name", "sample", "apply"), CASES[:4], ids=[c[0] for c in CASES[:4]])
-def test_inplace_equals_out_of_place(name, sample, apply) -> None:
+@pytest.mark.parametrize(("name", "sample", "apply"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("with_scratch", [False, True])
+def test_inplace_and_scratch_equal_the_plain_call(name, sample, apply, inplace, with_scratch):
     x, y = batch(5)
     x = x.contiguous(memory_format=torch.channels_last)
     params = sample(5, gen(8))
     expected_x, expected_y = apply(x, y, params, num_classes=K)
     x_in = x.clone(memory_format=torch.channels_last)
-    out, yo = apply(x_in, y, params, num_classes=K, inplace=True)
-    assert out is x_in and torch.equal(out, expected_x) and torch.equal(yo, expected_y)
-    assert out.is_contiguous(memory_format=torch.channels_last)
+    scratch = torch.full_like(x, float("nan")) if with_scratch else None
+    for _ in range(2):  # a reused scratch gives the same result
+        x_in = x.clone(memory_format=torch.channels_last)
+        out, yo = apply(x_in, y, params, num_classes=K, inplace=inplace, scratch=scratch)
+        assert torch.equal(out, expected_x) and torch.equal(yo, expected_y)
+        assert (out is x_in) == inplace and torch.equal(x_in, out if inplace else x)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert scratch is None or out.data_ptr() != scratch.data_ptr()
+
+
+def test_scratch_is_validated() -> None:
+    x, y = batch(4)
+    p = sample_mixup_params(4, generator=gen())
+    with pytest.raises(ValueError, match=r"`scratch` must match the images, expected shape"):
+        mixup_batch(x, y, p, K, scratch=torch.empty(3, 3, 8, 10))
+    with pytest.raises(ValueError, match=r"float32 on cpu, got .*torch\.float16"):
+        mixup_batch(x, y, p, K, scratch=torch.empty_like(x, dtype=torch.float16))
+    with pytest.raises(ValueError, match="must not be the images tensor itself"):
+        mixup_batch(x, y, p, K, scratch=x)
+    with pytest.raises(TypeError, match="`scratch` must be a Tensor or None"):
+        ricap_batch(x, y, sample_ricap_params(4, 8, 10), K, inplace=True, scratch=[1])
 
 
 @pytest.mark.parametrize(("name", "sample", "apply"), CASES, ids=[c[0] for c in CASES])
