@@ -15,7 +15,18 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from torch import Tensor, nn
 
-from lightning_tricks.callbacks import MixUp
+from lightning_tricks.callbacks import (
+    EMA,
+    BatchCropFlip,
+    CutMix,
+    LabelSmoothing,
+    MixUp,
+    NoBiasDecay,
+    OneOf,
+    Warmup,
+    WeightInit,
+    ZeroInitResidualBN,
+)
 from lightning_tricks.cli import TricksCLI
 from lightning_tricks.mixins.distillation import TEACHER_CHECKPOINT_KEY
 from lightning_tricks.models import DistillationModule, ImageClassifier
@@ -246,6 +257,44 @@ def test_teacher_sees_the_mixed_batch_with_mixup(tmp_path: Path) -> None:
         assert (dist > 1e-3).sum() >= x.shape[0] // 2
     assert torch.isfinite(trainer.callback_metrics["train/ce_loss"])
     assert "train/acc" in trainer.callback_metrics  # hard_targets of the soft targets
+
+
+@pytest.mark.slow
+def test_stacks_with_the_other_tricks(tmp_path: Path) -> None:
+    """Init callbacks, param groups, schedules, batch tricks and EMA never reach the teacher."""
+    teacher = RecordingTeacher()
+    before = _snapshot(teacher)
+    torch.manual_seed(0)
+    student = DistillationModule("cifar_resnet8", num_classes=4, in_channels=3, teacher=teacher)
+    student_inputs = _record_student_inputs(student)
+    tricks = [
+        WeightInit(seed=0),
+        ZeroInitResidualBN(),
+        NoBiasDecay(),
+        Warmup(warmup_steps=2),  # in front of the module's own cosine schedule
+        BatchCropFlip(padding=1, seed=0),
+        OneOf([MixUp(alpha=0.2), CutMix(alpha=1.0)], seed=0),
+        LabelSmoothing(smoothing=0.1),
+        EMA(decay=0.9),
+    ]
+    trainer = fit(
+        student,
+        RandomImageDataModule(n_train=32, n_val=16, batch_size=8),
+        tmp_path,
+        max_steps=4,
+        callbacks=[*tricks, PhaseMarker()],
+    )
+    assert trainer.global_step == 4
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    optimised = [id(p) for g in trainer.optimizers[0].param_groups for p in g["params"]]
+    assert len(trainer.optimizers[0].param_groups) == 2  # NoBiasDecay's groups
+    assert sorted(optimised) == sorted(id(p) for p in student.parameters())
+    calls = teacher.train_calls()
+    assert len(calls) == 4 == len(student_inputs)
+    assert all(torch.equal(c["x"], x) for c, x in zip(calls, student_inputs))
+    metrics = trainer.callback_metrics
+    assert torch.isfinite(metrics["train/kd_loss"]) and "val/teacher_acc" in metrics
 
 
 @pytest.mark.slow
