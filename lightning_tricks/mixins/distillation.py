@@ -1,8 +1,8 @@
 """DistillationMixin: train any LightningModule against a frozen teacher (Hinton et al., 2015).
 
-`Distilling the Knowledge in a Neural Network <https://arxiv.org/abs/1503.02531>`_; the
-"teacher sees the mixed batch" recipe of `Bag of Tricks for Image Classification
-<https://arxiv.org/abs/1812.01187>`_ (He et al., 2019, §5.3-5.4).
+`Distilling the Knowledge in a Neural Network <https://arxiv.org/abs/1503.02531>`_, as used in
+`Bag of Tricks for Image Classification <https://arxiv.org/abs/1812.01187>`_ (He et al., 2019,
+§5.3), whose reference code feeds the teacher the mixed batch when mixup is on.
 
 How the teacher is kept frozen
 ------------------------------
@@ -71,9 +71,9 @@ class DistillationMixin(_MixinBase):
     consumed here and every other argument goes up the MRO to ``MyModule``, so LightningCLI can
     configure the student, teacher included, from YAML.
 
-    The default :meth:`training_step` computes ``self(x)`` and the teacher's logits on the *same*
-    ``x`` (so with MixUp / CutMix / RICAP the teacher sees the mixed images, as in Bag of Tricks,
-    He et al., 2019, §5.3-5.4) and returns :class:`~lightning_tricks.losses.DistillationLoss`:
+    The default :meth:`training_step` computes the teacher's logits and ``self(x)`` on the
+    *same* ``x`` (so with MixUp / CutMix / RICAP the teacher sees the mixed images, as in the
+    Bag of Tricks reference code, GluonCV's ``train_imagenet.py``) and returns :class:`~lightning_tricks.losses.DistillationLoss`:
     ``alpha · T² · KL(teacher ‖ student at temperature T) + (1 − alpha) · CE(student, y)``,
     where ``y`` may be class indices ``(N,)`` or probabilities ``(N, K)``. It logs
     ``train/kd_loss``, ``train/ce_loss`` and ``train/loss``. A module with its own
@@ -82,9 +82,9 @@ class DistillationMixin(_MixinBase):
     The teacher is frozen: ``requires_grad=False``, always in eval mode (BatchNorm statistics
     never change, Dropout stays off), run under ``torch.no_grad()`` inside the student's
     autocast on the student's device; it is kept out of ``parameters()``, ``state_dict()``,
-    the optimizers and DDP (see the module docstring for how). At the first validation (not the
-    sanity check) the teacher's accuracy on the validation set is logged once as
-    ``val/teacher_acc``.
+    the optimizers and DDP (see the module docstring for how). At the first validation of each
+    fit / validate run (not the sanity check) the teacher's accuracy on the validation set is
+    logged once as ``val/teacher_acc``.
 
     ``hparams`` never record ``teacher`` or ``teacher_checkpoint``, so
     ``Student.load_from_checkpoint(path)`` gives a teacher-less student for inference; pass
