@@ -357,22 +357,19 @@ def sample_random_erasing_params(
     device = generator_device(generator)
     f64 = torch.float64
     u = torch.rand((2, n, attempts), dtype=f64, device=device, generator=generator)
-    area = h * w * (s_lo + (s_hi - s_lo) * u[0])
+    v = torch.rand((3, n), dtype=f64, device=device, generator=generator)  # gate, top, left
+    area = (u[0] * (s_hi - s_lo) + s_lo).mul_(h * w)
     log_lo, log_hi = math.log(r_lo), math.log(r_hi)
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[1])
-    eh = torch.round(torch.sqrt(area * aspect)).long()
-    ew = torch.round(torch.sqrt(area / aspect)).long()
-    fits = (eh < h) & (ew < w)
-    first = fits.long().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none)
-    eh = eh.gather(1, first).squeeze(1)
-    ew = ew.gather(1, first).squeeze(1)
-    erase = fits.any(dim=1) & (torch.rand(n, device=device, generator=generator) < p)
-    eh = torch.where(erase, eh, torch.zeros_like(eh))
-    ew = torch.where(erase, ew, torch.zeros_like(ew))
-    top = randint_below(h - eh + 1, generator)
-    left = randint_below(w - ew + 1, generator)
+    aspect = (u[1] * (log_hi - log_lo) + log_lo).exp_()
+    hw = torch.stack([area * aspect, area / aspect]).sqrt_().round_().long()  # (2, n, attempts)
+    fits = (hw[0] < h) & (hw[1] < w)
+    first = fits.byte().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none)
+    erase = fits.any(dim=1) & (v[0] < p)
+    size = hw.gather(2, first.expand(2, n, 1)).squeeze(2).mul_(erase)  # (2, n): eh, ew
+    limit = torch.tensor([[h], [w]], device=device) - size  # top/left in [0, limit]
+    corner = (v[1:] * (limit + 1)).long().clamp_(max=limit)
     noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
-    boxes = torch.stack([top, left, top + eh, left + ew], dim=1)
+    boxes = torch.cat([corner, corner + size]).t()
     return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
 
 
