@@ -124,7 +124,8 @@ _MISSING = object()
 
 @dataclass
 class _Installed:
-    #: the instance attribute we replaced (a function taking the module), or _MISSING
+    #: the instance attribute ``configure_optimizers`` we replaced (e.g. LightningCLI's), or
+    #: _MISSING when the class method was in use
     original: Any
     transforms: list[OptimizerTransform] = field(default_factory=list)
 
@@ -132,33 +133,56 @@ class _Installed:
 _INSTALLED: weakref.WeakKeyDictionary[pl.LightningModule, _Installed] = weakref.WeakKeyDictionary()
 
 
+def _train_data_is_set_up(trainer: pl.Trainer) -> bool:
+    return getattr(trainer.fit_loop, "_combined_loader", None) is not None
+
+
+def reset_early_train_data(trainer: pl.Trainer) -> None:
+    """Undo a training-data setup done inside ``configure_optimizers`` when resuming.
+
+    ``trainer.estimated_stepping_batches`` builds the train dataloader (and its iterator)
+    while the strategy sets up, before the checkpoint's loop state is restored; Lightning then
+    never loads the saved dataloader state, so a mid-epoch resume replays the interrupted epoch
+    in a fresh order (Lightning issue #20550, open for 2.6). Dropping the early loader makes
+    the fit loop build it again after the restore, as on the normal resume path.
+    """
+    loop = trainer.fit_loop
+    fetcher = getattr(loop, "_data_fetcher", None)
+    if fetcher is not None:
+        fetcher.teardown()
+        loop._data_fetcher = None
+    if hasattr(loop, "_combined_loader"):
+        loop._combined_loader = None
+
+
 def _wrapped_configure_optimizers(self: pl.LightningModule) -> Any:
     installed = _INSTALLED.get(self)
     original = installed.original if installed is not None else _MISSING
-    out = type(self).configure_optimizers(self) if original is _MISSING else original(self)
-    if installed is None or not installed.transforms:
-        return out
-    config = parse_optimizer_output(out)
-    if config is None:
-        return out
-    trainer = self.trainer
-    for transform in sorted(installed.transforms, key=lambda t: t.transform_order):
-        transform.transform_optimizers(trainer, self, config)
-    return config.to_lightning()
+    trainer = self._trainer
+    data_was_ready = trainer is not None and _train_data_is_set_up(trainer)
+    # a copy of a wrapped module (deepcopy) is not registered: it runs its class method
+    out = type(self).configure_optimizers(self) if original is _MISSING else original()
+    if installed is not None and installed.transforms:
+        config = parse_optimizer_output(out)
+        if config is not None:
+            for transform in sorted(installed.transforms, key=lambda t: t.transform_order):
+                transform.transform_optimizers(self.trainer, self, config)
+            out = config.to_lightning()
+    if (
+        trainer is not None
+        and trainer.ckpt_path is not None
+        and not data_was_ready
+        and _train_data_is_set_up(trainer)
+    ):
+        reset_early_train_data(trainer)
+    return out
 
 
 def install(pl_module: pl.LightningModule, transform: OptimizerTransform) -> None:
     """Add ``transform`` to the module's wrapped ``configure_optimizers`` (idempotent)."""
     installed = _INSTALLED.get(pl_module)
     if installed is None:
-        attr = pl_module.__dict__.get("configure_optimizers", _MISSING)
-        if isinstance(attr, types.MethodType) and attr.__self__ is pl_module:
-            original: Any = attr.__func__  # e.g. LightningCLI's per-instance override
-        elif attr is _MISSING:
-            original = _MISSING
-        else:
-            original = _CallAttr(attr)
-        installed = _Installed(original)
+        installed = _Installed(pl_module.__dict__.get("configure_optimizers", _MISSING))
         _INSTALLED[pl_module] = installed
         pl_module.configure_optimizers = types.MethodType(  # type: ignore[method-assign]
             _wrapped_configure_optimizers, pl_module
@@ -177,15 +201,10 @@ def uninstall(pl_module: pl.LightningModule, transform: OptimizerTransform) -> N
     if installed.transforms:
         return
     del _INSTALLED[pl_module]
-    original = installed.original
-    if original is _MISSING:
+    if installed.original is _MISSING:
         pl_module.__dict__.pop("configure_optimizers", None)
-    elif isinstance(original, _CallAttr):
-        pl_module.configure_optimizers = original.attr  # type: ignore[method-assign]
     else:
-        pl_module.configure_optimizers = types.MethodType(  # type: ignore[method-assign]
-            original, pl_module
-        )
+        pl_module.configure_optimizers = installed.original  # type: ignore[method-assign]
 
 
 def installed_transforms(pl_module: pl.LightningModule) -> list[OptimizerTransform]:
@@ -194,13 +213,3 @@ def installed_transforms(pl_module: pl.LightningModule) -> list[OptimizerTransfo
     if installed is None:
         return []
     return sorted(installed.transforms, key=lambda t: t.transform_order)
-
-
-class _CallAttr:
-    """An instance-level ``configure_optimizers`` that is not a method of the module."""
-
-    def __init__(self, attr: Any) -> None:
-        self.attr = attr
-
-    def __call__(self, module: pl.LightningModule) -> Any:
-        return self.attr()

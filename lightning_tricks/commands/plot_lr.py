@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +197,12 @@ def plan_lr(cli_args: list[str]) -> LRPlan:
     """
     from ..cli import TricksCLI
 
-    cli = TricksCLI(args=[*cli_args, *FORCED_ARGS], run=False, save_config_callback=None)
+    argv = sys.argv
+    sys.argv = argv[:1]  # LightningCLI warns when it gets both `args` and a command line
+    try:
+        cli = TricksCLI(args=[*cli_args, *FORCED_ARGS], run=False, save_config_callback=None)
+    finally:
+        sys.argv = argv
     trainer = cli.trainer
     # nothing is saved or logged: drop checkpointing and the LR monitor (it needs a logger)
     trainer.callbacks[:] = [
