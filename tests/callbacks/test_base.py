@@ -274,3 +274,12 @@ def test_warns_for_two_always_on_mixing_callbacks() -> None:
 def test_subclass_must_implement_apply_batch() -> None:
     with pytest.raises(NotImplementedError, match="BatchTrick must implement `apply_batch`"):
         BatchTrick().transform_batch(torch.zeros(1, 1, 2, 2), torch.tensor([0]))
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import lightning_tricks.callbacks.base as base_module
+
+    result = doctest.testmod(base_module, extraglobs={"torch": torch})
+    assert result.attempted > 0 and result.failed == 0
