@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import time
@@ -91,7 +92,8 @@ def main() -> None:
     print(
         f"# BatchCropFlip vs per-image torchvision v2 — {datetime.date.today()}, "
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-        f"batch {SHAPE}, padding {PADDING}, {repeats} alternating repeats, medians\n"
+        f"batch {SHAPE}, padding {PADDING}, {repeats} alternating repeats, medians; "
+        f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
     )
     print(
         "| device | threads | padding_mode | ours: BatchCropFlip (ms) | ours: functional (ms) "
