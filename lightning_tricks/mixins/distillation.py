@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.fabric.utilities.cloud_io import _load as _load_checkpoint
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import Self, override
 
@@ -164,6 +164,12 @@ class DistillationMixin(_MixinBase):
                     "module to load into: pass `teacher=` (e.g. the network the checkpoint was "
                     "trained as)"
                 )
+        if criterion.alpha == 0.0:
+            rank_zero_warn(
+                "`alpha`=0 trains the student on the labels only: the teacher still runs every "
+                "step but does not change the loss; use the plain module, or alpha > 0",
+                category=UserWarning,
+            )
         super().__init__(**kwargs)
         self.distillation_criterion = criterion
         self.save_teacher = save_teacher

@@ -132,6 +132,8 @@ def test_bad_arguments_raise_clear_errors(tmp_path: Path) -> None:
         _student(temperature=0)
     with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 1\], got 1.5"):
         _student(alpha=1.5)
+    with pytest.warns(UserWarning, match=r"`alpha`=0 trains the student on the labels only"):
+        _student(alpha=0.0)
     with pytest.raises(TypeError, match=r"`save_teacher` must be a bool, got str"):
         _student(save_teacher="yes")
     with pytest.raises(TypeError, match=r"`teacher` must be an nn.Module \(or None\), got str"):
