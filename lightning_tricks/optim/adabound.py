@@ -5,11 +5,14 @@ shrinks towards an SGD learning rate (`Luo et al., ICLR 2019
 Vectorised with ``torch._foreach_*`` ops. On CPU the update is cache-blocked: the parameters
 are cut into chunks of about :data:`CPU_CHUNK` elements and every op of the update runs on a
 chunk while it is in cache, so memory is swept about once per step instead of once per op.
+``compile=True`` runs the update as one ``torch.compile``-d elementwise kernel per tensor
+instead (opt-in; the eager path is the fallback if compiling fails).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -19,8 +22,10 @@ from torch.optim import Optimizer
 
 __all__ = ["AdaBound", "AdaBoundW"]
 
-#: elements per cache block on CPU (chunks of the parameters are updated while in cache)
-CPU_CHUNK = 1 << 17
+#: elements per cache block and CPU thread (chunks of the parameters are updated while in
+#: cache); a block holds ``CPU_CHUNK × threads`` elements, at most :data:`CPU_CHUNK_MAX`
+CPU_CHUNK = 1 << 18
+CPU_CHUNK_MAX = 1 << 20
 
 _Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -89,6 +94,47 @@ def _blocks(columns: Sequence[list[Tensor]], chunk: int | None) -> Iterator[list
         yield [list(c) for c in zip(*batch)]
 
 
+def _fused_tensor_step(
+    p: Tensor,
+    g: Tensor,
+    m: Tensor,
+    v: Tensor,
+    vmax: Tensor | None,
+    hp: Tensor,
+    coupled_decay: bool,
+    decoupled_decay: bool,
+    move: bool,
+) -> None:
+    """The whole AdaBound update of one tensor as a single elementwise expression (compiled).
+
+    ``hp`` holds ``[1 − β₁, β₂, 1 − β₂, eps, α, α/η_u, α/η_l, 1 − wd·lr/base_lr, wd]``.
+    """
+    w1, beta2, w2, eps, step_size, d_low, d_high, shrink, weight_decay = hp.unbind()
+    if coupled_decay:
+        g = g + weight_decay * p
+    m.lerp_(g, w1)
+    v.mul_(beta2).add_(g * g * w2)
+    second = v
+    if vmax is not None:
+        vmax.copy_(torch.maximum(vmax, v))
+        second = vmax
+    if not move:
+        return
+    if decoupled_decay:
+        p.mul_(shrink)
+    denom = (second.sqrt() + eps).clamp(d_low, d_high)
+    p.sub_(m * step_size / denom)
+
+
+_COMPILED: dict[str, Callable[..., None]] = {}
+
+
+def _compiled_step() -> Callable[..., None]:
+    if "step" not in _COMPILED:
+        _COMPILED["step"] = torch.compile(_fused_tensor_step, dynamic=True, fullgraph=True)
+    return _COMPILED["step"]
+
+
 class AdaBound(Optimizer):
     """AdaBound: Adam with dynamic bounds that turn it into SGD over time.
 
@@ -114,6 +160,9 @@ class AdaBound(Optimizer):
         eps: denominator term (>= 0). Default 1e-8.
         weight_decay: L2 penalty added to the gradient (>= 0). Default 0.
         amsbound: use the AMSBound variant (max of second moments). Default ``False``.
+        compile: run the update as a ``torch.compile``-d kernel (one pass over memory; the
+            first step compiles, which takes a while). If compiling fails, one warning and the
+            eager ``_foreach`` path. Default ``False``.
 
     Raises:
         TypeError: for arguments of the wrong type.
@@ -145,7 +194,13 @@ class AdaBound(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsbound: bool = False,
+        *,
+        compile: bool = False,
     ) -> None:
+        if not isinstance(compile, bool):
+            raise TypeError(f"`compile` must be a bool, got {compile!r}")
+        self.compile = compile
+        self._compile_failed = False
         defaults = {
             "lr": lr,
             "betas": tuple(betas) if isinstance(betas, list) else betas,
@@ -167,6 +222,8 @@ class AdaBound(Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self.__dict__.setdefault("compile", False)
+        self.__dict__.setdefault("_compile_failed", False)
         for group in self.param_groups:
             group.setdefault("amsbound", False)
             group.setdefault("base_lr", group["lr"])
@@ -215,22 +272,50 @@ class AdaBound(Optimizer):
                 if amsbound:
                     cols[4].append(state["max_exp_avg_sq"])
             for (device, _, step), cols in buckets.items():
-                chunk = CPU_CHUNK if device.type == "cpu" else None
+                if self.compile and not self._compile_failed:
+                    done = self._update_compiled(group, step, cols)
+                    if done == len(cols[0]):
+                        continue
+                    cols = [c[done:] for c in cols]  # compiling failed: the rest runs eagerly
+                chunk = (
+                    min(CPU_CHUNK * torch.get_num_threads(), max(CPU_CHUNK, CPU_CHUNK_MAX))
+                    if device.type == "cpu"
+                    else None
+                )
                 for block in _blocks(cols, chunk):
                     self._update(group, step, block)
         return loss
 
-    def _update(self, group: dict[str, Any], step: int, block: list[list[Tensor]]) -> None:
-        """The AdaBound update of one batch of tensors that share a step count."""
-        params, grads, exp_avgs, exp_avg_sqs = block[:4]
+    @staticmethod
+    def _scalars(group: dict[str, Any], step: int) -> dict[str, float]:
+        """Step size and bounds of one step (Python floats, as in the ``adabound`` package)."""
         beta1, beta2 = group["betas"]
         lr, base_lr = float(group["lr"]), float(group["base_lr"])
+        final_lr = group["final_lr"] * lr / base_lr
+        gamma = group["gamma"]
+        step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
+        upper = final_lr * (1.0 + 1.0 / (gamma * step))
+        lower = final_lr * (1.0 - 1.0 / (gamma * step + 1.0))
+        # clip(α / d, lower, upper) · m == α · m / clip(d, α / upper, α / lower)
+        return {
+            "step_size": step_size,
+            "move": upper > 0.0,  # final_lr == 0: both bounds are 0, nothing moves
+            "d_low": step_size / upper if upper > 0.0 else math.inf,
+            "d_high": step_size / lower if lower > 0.0 else math.inf,
+            # decoupled decay (Loshchilov & Hutter), scaled by the schedule factor lr/base_lr
+            "shrink": 1.0 - group["weight_decay"] * lr / base_lr,
+        }
+
+    def _update(self, group: dict[str, Any], step: int, block: list[list[Tensor]]) -> None:
+        """The AdaBound update of one batch of tensors that share a step count (eager)."""
+        params, grads, exp_avgs, exp_avg_sqs = block[:4]
+        beta1, beta2 = group["betas"]
         weight_decay, eps = group["weight_decay"], group["eps"]
+        k = self._scalars(group, step)
 
         if weight_decay != 0:
             if self.decoupled_weight_decay:
-                # decoupled decay (Loshchilov & Hutter), scaled by the schedule factor lr/base_lr
-                torch._foreach_mul_(params, 1.0 - weight_decay * lr / base_lr)
+                torch._foreach_mul_(params, k["shrink"])
             else:
                 grads = torch._foreach_add(grads, params, alpha=weight_decay)
 
@@ -241,21 +326,46 @@ class AdaBound(Optimizer):
         if group["amsbound"]:
             second = block[4]
             torch._foreach_maximum_(second, exp_avg_sqs)
-
-        step_size = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
-        final_lr = group["final_lr"] * lr / base_lr
-        gamma = group["gamma"]
-        upper = final_lr * (1.0 + 1.0 / (gamma * step))
-        if upper == 0.0:  # final_lr == 0: both bounds are 0, the parameters do not move
+        if not k["move"]:
             return
-        lower = final_lr * (1.0 - 1.0 / (gamma * step + 1.0))
-        # clip(α / d, lower, upper) · m == α · m / clip(d, α / upper, α / lower)
         denom = torch._foreach_sqrt(second)
         torch._foreach_add_(denom, eps)
-        torch._foreach_clamp_min_(denom, step_size / upper)
-        if lower > 0.0:
-            torch._foreach_clamp_max_(denom, step_size / lower)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
+        torch._foreach_clamp_min_(denom, k["d_low"])
+        if math.isfinite(k["d_high"]):
+            torch._foreach_clamp_max_(denom, k["d_high"])
+        torch._foreach_addcdiv_(params, exp_avgs, denom, value=-k["step_size"])
+
+    def _update_compiled(self, group: dict[str, Any], step: int, cols: list[list[Tensor]]) -> int:
+        """The update through the compiled kernel, tensor by tensor; returns how many tensors
+        were done (fewer than all only if compiling failed, after one warning)."""
+        beta1, beta2 = group["betas"]
+        weight_decay = group["weight_decay"]
+        k = self._scalars(group, step)
+        values = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], k["step_size"]]
+        values += [k["d_low"], k["d_high"], k["shrink"], weight_decay]
+        coupled = weight_decay != 0 and not self.decoupled_weight_decay
+        decoupled = weight_decay != 0 and self.decoupled_weight_decay
+        amsbound = group["amsbound"]
+        hp = torch.tensor(values, dtype=cols[0][0].dtype, device=cols[0][0].device)
+        for i, row in enumerate(zip(*cols)):
+            p, g, m, v = row[:4]
+            vmax = row[4] if amsbound else None
+            tensors = [p, g, m, v] + ([vmax] if vmax is not None else [])
+            if all(t.is_contiguous() for t in tensors):
+                p, g, m, v = (t.view(-1) for t in (p, g, m, v))
+                vmax = vmax.view(-1) if vmax is not None else None
+            try:
+                _compiled_step()(p, g, m, v, vmax, hp, coupled, decoupled, k["move"])
+            except Exception as err:  # compiling is optional: fall back to the eager path
+                self._compile_failed = True
+                warnings.warn(
+                    f"{type(self).__name__}(compile=True): torch.compile failed "
+                    f"({type(err).__name__}: {err}); using the eager step",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return i
+        return len(cols[0])
 
 
 class AdaBoundW(AdaBound):

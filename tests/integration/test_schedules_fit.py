@@ -190,3 +190,47 @@ def test_warmup_cosine_snippet_with_the_demo_config(
     assert [r[0] for r in rec.lrs] == pytest.approx(
         [warmup_cosine(t, 0.05, total, per_epoch) for t in range(total)]
     )
+
+
+@pytest.mark.slow
+def test_every_snippet_parses_on_the_demo_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lightning_tricks.cli import TricksCLI
+    from lightning_tricks.optim import AdaBound
+
+    monkeypatch.setattr("sys.argv", ["lightning-tricks"])
+    monkeypatch.chdir(tmp_path)
+    expected = {
+        "warmup_cosine": ("WarmupCosine", None),
+        "warmup": ("Warmup", "CosineAnnealingLR"),
+        "no_bias_decay": ("NoBiasDecay", "CosineAnnealingLR"),
+        "l1": ("L1Regularization", "CosineAnnealingLR"),
+        "adabound": (None, "CosineAnnealingLR"),
+        "step_decay": (None, "MultiStepLR"),
+    }
+    for name, (callback, scheduler) in expected.items():
+        with warnings.catch_warnings():  # LightningCLI's / jsonargparse's own warnings
+            warnings.simplefilter("ignore")
+            cli = TricksCLI(
+                run=False,
+                save_config_callback=None,
+                args=[
+                    "--config", str(ROOT / "configs/digits.yaml"),
+                    "--config", str(ROOT / f"configs/tricks/{name}.yaml"),
+                    "--trainer.logger=false",
+                ],
+            )  # fmt: skip
+        names = [type(c).__name__ for c in cli.trainer.callbacks]
+        assert "ModelCheckpoint" in names, name  # appended, not replacing the base's callbacks
+        if callback is not None:
+            assert callback in names, name
+        sched = cli.config["lr_scheduler"]
+        assert (sched["class_path"].rsplit(".", 1)[-1] if sched else None) == scheduler, name
+        if name == "adabound":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizers, _ = cli.model.configure_optimizers()
+            assert isinstance(optimizers[0], AdaBound)
+            assert optimizers[0].defaults["weight_decay"] == 5e-4
+            assert optimizers[0].defaults["lr"] == 1e-3

@@ -329,3 +329,45 @@ def test_bad_group_and_sparse_gradient() -> None:
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
         opt.step()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"amsbound": True, "weight_decay": 1e-3}, {"weight_decay": 5e-4}]
+)
+@pytest.mark.parametrize("cls", [AdaBound, AdaBoundW])
+def test_compiled_kernel_math_without_compiling(
+    cls: type, kwargs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compile=True runs `_fused_tensor_step`; here it runs uncompiled (tests never depend on
+    torch.compile) and must match the eager `_foreach` path."""
+    monkeypatch.setattr(
+        adabound_module, "_compiled_step", lambda: adabound_module._fused_tensor_step
+    )
+    data = _data(60)
+    fused, eager = _cnn(), _cnn()
+    for m in (fused, eager):
+        m[0].weight.data = m[0].weight.data.contiguous(memory_format=torch.channels_last)
+    _train(fused, cls(fused.parameters(), lr=1e-2, compile=True, **kwargs), data)
+    _train(eager, cls(eager.parameters(), lr=1e-2, **kwargs), data)
+    assert _max_diff(fused, eager) <= 1e-12
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken() -> Callable[..., None]:
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(adabound_module, "_compiled_step", broken)
+    data = _data(5)
+    a, b = _cnn(), _cnn()
+    opt = AdaBound(a.parameters(), lr=1e-2, compile=True)
+    with pytest.warns(
+        RuntimeWarning, match=r"torch.compile failed \(RuntimeError: no compiler here\)"
+    ) as record:
+        _train(a, opt, data)
+    assert len(record) == 1 and opt._compile_failed
+    _train(b, AdaBound(b.parameters(), lr=1e-2), data)
+    assert _max_diff(a, b) == 0.0
+    with pytest.raises(TypeError, match=r"`compile` must be a bool, got 'yes'"):
+        AdaBound(a.parameters(), compile="yes")  # type: ignore[arg-type]
