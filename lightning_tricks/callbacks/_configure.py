@@ -111,12 +111,19 @@ class OptimizerTransform(Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
-            install(pl_module, self)
+            install(pl_module, self, keep=trainer.callbacks)
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             uninstall(pl_module, self)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning skips the teardown hooks when a fit raises
+        uninstall(pl_module, self)
 
 
 _MISSING = object()
@@ -178,9 +185,19 @@ def _wrapped_configure_optimizers(self: pl.LightningModule) -> Any:
     return out
 
 
-def install(pl_module: pl.LightningModule, transform: OptimizerTransform) -> None:
-    """Add ``transform`` to the module's wrapped ``configure_optimizers`` (idempotent)."""
+def install(
+    pl_module: pl.LightningModule,
+    transform: OptimizerTransform,
+    keep: list[Any] | None = None,
+) -> None:
+    """Add ``transform`` to the module's wrapped ``configure_optimizers`` (idempotent).
+
+    With ``keep`` (the trainer's callbacks), transforms left installed by an earlier fit that
+    are not among them are dropped first.
+    """
     installed = _INSTALLED.get(pl_module)
+    if installed is not None and keep is not None:
+        installed.transforms = [t for t in installed.transforms if any(t is k for k in keep)]
     if installed is None:
         installed = _Installed(pl_module.__dict__.get("configure_optimizers", _MISSING))
         _INSTALLED[pl_module] = installed

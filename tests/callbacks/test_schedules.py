@@ -345,3 +345,29 @@ def test_stack_in_any_order(tmp_path: Path) -> None:
     )  # both groups (decay, no-decay) at the scaled peak
     assert runs[0] == [[warmup_cosine(t, peak, 8, 3)] * 2 for t in range(8)]
     assert math.isclose(runs[0][-1][0], warmup_cosine(7, peak, 8, 3))
+
+
+def test_a_failed_fit_leaves_no_wrapping_behind(tmp_path: Path) -> None:
+    class Boom(RecordLR):
+        def on_train_batch_start(self, trainer: Any, *args: Any) -> None:
+            raise RuntimeError("boom")
+
+    model = TinyClassifier(lr=0.1)
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(
+            model,
+            _dm(),
+            tmp_path,
+            max_steps=2,
+            callbacks=[LinearScalingRule(base_batch_size=4), Boom()],
+        )
+    assert "configure_optimizers" not in model.__dict__
+    # a stale transform from another trainer is dropped when the next fit installs its own
+    from lightning_tricks.callbacks._configure import install, installed_transforms
+
+    stale = LinearScalingRule(base_batch_size=4)
+    install(model, stale)
+    rule = LinearScalingRule(base_batch_size=8)
+    fit(model, _dm(), tmp_path, max_steps=2, callbacks=[rule])
+    assert set(model.lrs[-2:]) == {0.1}  # scaled once (x8/8), not twice
+    assert installed_transforms(model) == [] and "configure_optimizers" not in model.__dict__
