@@ -68,7 +68,6 @@ CASES: dict[str, tuple[dict[str, Any], Any, dict[str, Any]]] = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_resume_mid_epoch_continues_the_exact_trajectory(case: str, tmp_path: Path) -> None:
     module_kwargs, callbacks, trainer_kwargs = CASES[case]
@@ -147,7 +146,6 @@ def test_ddp_spawn_linear_scaling_with_accumulation(tmp_path: Path) -> None:
         assert max(per_batch) == pytest.approx(peak)
 
 
-@pytest.mark.slow
 def test_warmup_cosine_snippet_with_the_demo_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,7 +190,6 @@ def test_warmup_cosine_snippet_with_the_demo_config(
     )
 
 
-@pytest.mark.slow
 def test_every_snippet_parses_on_the_demo_config(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
