@@ -11,6 +11,11 @@ checkpoint is restored, and Lightning saves and restores them natively.
 Transforms run in a fixed order whatever the order of the callbacks, so they stack in any
 combination: param groups (``NoBiasDecay``, 0) → learning rates (``LinearScalingRule``, 10) →
 schedules (``WarmupCosine``, 20) → warmup wrappers (``Warmup``, 30).
+
+When resuming, a training dataloader built inside ``configure_optimizers`` (by
+``trainer.estimated_stepping_batches``, the module's or ours) is dropped again so that
+Lightning rebuilds it after the checkpoint restore and a mid-epoch resume sees the saved
+batch order (work-around for Lightning issue #20550, see :func:`reset_early_train_data`).
 """
 
 from __future__ import annotations
