@@ -45,6 +45,12 @@ import yaml
 
 __all__: list[str] = []
 
+#: environment variables through which the runner talks to its worker processes
+RESULT_ENV = "LIGHTNING_TRICKS_ABLATION_RESULT"
+EVALUATE_ENV = "LIGHTNING_TRICKS_ABLATION_EVALUATE"
+VAL_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_VAL_METRIC"
+TEST_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_TEST_METRIC"
+
 Mode = Literal["cumulative", "leave-one-out"]
 MODES: tuple[str, ...] = ("cumulative", "leave-one-out")
 Evaluate = Literal["last", "best"]

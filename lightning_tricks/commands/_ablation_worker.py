@@ -22,17 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from ..cli import TricksCLI
+from ._ablation import EVALUATE_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
 
 __all__: list[str] = []
-
-RESULT_ENV = "LIGHTNING_TRICKS_ABLATION_RESULT"
-EVALUATE_ENV = "LIGHTNING_TRICKS_ABLATION_EVALUATE"
-VAL_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_VAL_METRIC"
-TEST_METRIC_ENV = "LIGHTNING_TRICKS_ABLATION_TEST_METRIC"
 
 
 class _TrainTimer(Callback):
@@ -107,6 +104,7 @@ class _AblationCLI(TricksCLI):
             "steps": steps,
             "fit_time_s": fit_time,
             "time_per_step_ms": 1000.0 * train_s / steps if steps else float("nan"),
+            "torch_threads": torch.get_num_threads(),
         }
         path = os.environ.get(RESULT_ENV)
         if path:

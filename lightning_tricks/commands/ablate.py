@@ -33,8 +33,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from typing import Any
 import yaml
 
 from . import _ablation as ab
-from ._ablation_worker import EVALUATE_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
+from ._ablation import EVALUATE_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
 
 __all__ = ["main"]
 
@@ -61,6 +63,8 @@ _FILE_KEYS = (
     "seed_keys",
     "fit_args",
     "title",
+    "env",
+    "jobs",
 )
 
 
@@ -80,8 +84,11 @@ class Settings:
     seed_keys: list[str] = field(default_factory=list)
     fit_args: list[str] = field(default_factory=list)
     title: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    jobs: int = 1
     config: str | None = None
     dry_run: bool = False
+    command: str | None = None  # the command line, for results.md
 
     def validate(self) -> None:
         if not self.base:
@@ -96,6 +103,13 @@ class Settings:
             raise ValueError(
                 f"`evaluate` must be one of {list(ab.EVALUATE)}, got {self.evaluate!r}"
             )
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ValueError(f"`jobs` must be an integer >= 1, got {self.jobs!r}")
+        if not isinstance(self.env, dict):
+            raise TypeError(
+                f"`env` must be a mapping of variable names to values, got {self.env!r}"
+            )
+        self.env = {str(k): str(v) for k, v in self.env.items()}
         for name in ("tricks", "seed_keys", "fit_args"):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -133,6 +147,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--title", help="title of results.md and results.png")
     p.add_argument(
+        "--jobs",
+        type=int,
+        help="runs at a time (default 1); on a CPU, with env OMP_NUM_THREADS=1, one per core",
+    )
+    p.add_argument(
+        "--env",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="environment variables for every run, e.g. OMP_NUM_THREADS=1 (not part of a run's "
+        "identity: changing them does not redo finished runs)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         dest="dry_run",
@@ -158,6 +184,7 @@ def load_settings(argv: Sequence[str]) -> Settings:
         FileNotFoundError, ValueError, TypeError: for a missing/invalid ablation file or value.
     """
     argv = list(argv)
+    command = shlex.join(["lightning-tricks", "ablate", *argv])
     fit_args: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
@@ -180,7 +207,13 @@ def load_settings(argv: Sequence[str]) -> Settings:
             ]
         settings = replace(settings, **data, config=args.config)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k != "config"}
-    settings = replace(settings, **overrides)
+    if "env" in overrides:
+        pairs = overrides.pop("env")
+        bad = [p for p in pairs if "=" not in p or not p.split("=", 1)[0]]
+        if bad:
+            raise ValueError(f"`--env` takes NAME=VALUE pairs, got {bad}")
+        overrides["env"] = {**settings.env, **dict(p.split("=", 1) for p in pairs)}
+    settings = replace(settings, **overrides, command=command)
     if fit_args:
         settings.fit_args = [*settings.fit_args, *fit_args]
     if settings.out is None:
@@ -191,6 +224,8 @@ def load_settings(argv: Sequence[str]) -> Settings:
 
 
 def _command_line(settings: Settings) -> str:
+    if settings.command:
+        return settings.command
     if settings.config:
         cmd = ["lightning-tricks", "ablate", "--config", settings.config]
     else:
@@ -233,6 +268,7 @@ def _fit(run_dir: Path, settings: Settings) -> dict[str, Any]:
     cmd += settings.fit_args
     env = {
         **os.environ,
+        **settings.env,
         RESULT_ENV: str(metrics_file),
         EVALUATE_ENV: settings.evaluate,
         VAL_METRIC_ENV: settings.val_metric,
@@ -288,59 +324,55 @@ def run_ablation(settings: Settings, out=print) -> list[ab.RunResult]:
         return []
     extra = [*settings.fit_args, settings.evaluate, settings.val_metric, settings.test_metric]
     results: list[ab.RunResult] = []
-    done = 0
-    for row in rows:
-        for seed in seeds:
-            done += 1
-            cfg = copy.deepcopy(composed[row.index])
-            cfg["seed_everything"] = seed
-            for key in settings.seed_keys:
-                ab.set_dotted(cfg, key, seed)
-            digest = ab.config_hash(cfg, seed, extra)
-            run_dir = out_dir / "runs" / row.slug / f"seed_{seed}"
-            result_file = run_dir / "result.json"
-            prefix = f"[{done:>{len(str(total))}}/{total}] {row.label} · seed {seed}"
-            previous = _read_result(result_file)
-            if previous is not None and previous.get("hash") == digest:
-                res = _to_result(row, seed, previous)
-                results.append(res)
-                out(f"{prefix} · done earlier, skipped · {_summary(res)}")
-                continue
-            if run_dir.exists():  # an interrupted or outdated run: start it again
-                shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
-            (run_dir / "composed.yaml").write_text(
-                yaml.safe_dump(ab.isolate_run(cfg, run_dir), sort_keys=False)
-            )
-            (run_dir / "command.txt").write_text(
-                shlex.join(
-                    [
-                        "lightning-tricks",
-                        "fit",
-                        "--config",
-                        str(run_dir / "composed.yaml"),
-                        *settings.fit_args,
-                    ]
-                )
-                + "\n"
-            )
-            start = time.perf_counter()
-            metrics = _fit(run_dir, settings)
-            record = {
-                **metrics,
-                "wall_time_s": time.perf_counter() - start,
-                "hash": digest,
-                "row": row.index,
-                "label": row.label,
-                "tricks": list(row.tricks),
-                "seed": seed,
-            }
-            _write_atomic(result_file, json.dumps(record, indent=2))  # the "done" marker
-            res = _to_result(row, seed, record)
+    pending: list[_Run] = []
+    width = len(str(total))
+    for position, (row, seed) in enumerate(((r, s) for r in rows for s in seeds), start=1):
+        cfg = copy.deepcopy(composed[row.index])
+        cfg["seed_everything"] = seed
+        for key in settings.seed_keys:
+            ab.set_dotted(cfg, key, seed)
+        run = _Run(
+            row=row,
+            seed=seed,
+            config=cfg,
+            digest=ab.config_hash(cfg, seed, extra),
+            run_dir=out_dir / "runs" / row.slug / f"seed_{seed}",
+            prefix=f"[{position:>{width}}/{total}] {row.label} · seed {seed}",
+        )
+        previous = _read_result(run.run_dir / "result.json")
+        if previous is not None and previous.get("hash") == run.digest:
+            res = _to_result(row, seed, previous)
+            results.append(res)
+            out(f"{run.prefix} · done earlier, skipped · {_summary(res)}")
+        else:
+            pending.append(run)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def execute(run: _Run) -> None:
+        with lock:
+            if failures:  # a run failed: start no new ones
+                return
+        try:
+            res = _execute(run, settings)
+        except BaseException as err:
+            with lock:
+                failures.append(err)
+            return
+        with lock:
             results.append(res)
             _write_atomic(out_dir / "results.csv", ab.results_csv(results))
-            out(f"{prefix} · {_summary(res)}")
+            out(f"{run.prefix} · {_summary(res)}")
+
+    if settings.jobs == 1:
+        for run in pending:
+            execute(run)
+    else:
+        with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+            list(pool.map(execute, pending))
     _write_atomic(out_dir / "results.csv", ab.results_csv(results))
+    if failures:
+        raise failures[0]
     summaries = ab.summarize(rows, results)
     _write_atomic(
         out_dir / "results.md",
@@ -357,6 +389,45 @@ def run_ablation(settings: Settings, out=print) -> list[ab.RunResult]:
         f"{PROG}: wrote {out_dir / 'results.csv'}, {out_dir / 'results.md'}, {out_dir / 'results.png'}"
     )
     return results
+
+
+@dataclass
+class _Run:
+    row: ab.Row
+    seed: int
+    config: dict[str, Any]
+    digest: str
+    run_dir: Path
+    prefix: str
+
+
+def _execute(run: _Run, settings: Settings) -> ab.RunResult:
+    """Fit one run from scratch in its folder; write its ``result.json`` (the done marker)."""
+    run_dir = run.run_dir
+    if run_dir.exists():  # an interrupted or outdated run: start it again
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    (run_dir / "composed.yaml").write_text(
+        yaml.safe_dump(ab.isolate_run(run.config, run_dir), sort_keys=False)
+    )
+    command = ["lightning-tricks", "fit", "--config", str(run_dir / "composed.yaml")]
+    env_prefix = [f"{k}={v}" for k, v in settings.env.items()]
+    (run_dir / "command.txt").write_text(
+        shlex.join([*env_prefix, *command, *settings.fit_args]) + "\n"
+    )
+    start = time.perf_counter()
+    metrics = _fit(run_dir, settings)
+    record = {
+        **metrics,
+        "wall_time_s": time.perf_counter() - start,
+        "hash": run.digest,
+        "row": run.row.index,
+        "label": run.row.label,
+        "tricks": list(run.row.tricks),
+        "seed": run.seed,
+    }
+    _write_atomic(run_dir / "result.json", json.dumps(record, indent=2))
+    return _to_result(run.row, run.seed, record)
 
 
 def _to_result(row: ab.Row, seed: int, record: dict[str, Any]) -> ab.RunResult:

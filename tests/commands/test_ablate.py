@@ -74,10 +74,20 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_ablate_runs_every_row_and_seed_then_resumes(
     tiny: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["--config", "ablation.yaml", "--seeds", "2", "--", "--trainer.limit_test_batches=2"]
+    argv = [
+        "--config",
+        "ablation.yaml",
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--env",
+        "OMP_NUM_THREADS=1",
+    ]
+    argv += ["--", "--trainer.limit_test_batches=2"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    progress = [line for line in out.splitlines() if line.startswith("[")]
+    progress = sorted(line for line in out.splitlines() if line.startswith("["))  # 2 at a time
     assert len(progress) == 6 and progress[0].startswith("[1/6] baseline · seed 0 · val ")
     assert progress[-1].startswith("[6/6] + mixup · seed 1 · val ")
 
@@ -101,7 +111,7 @@ def test_ablate_runs_every_row_and_seed_then_resumes(
     assert len(table) == 1 + 3 and md.startswith("# tiny")
     assert table[1].startswith("| 0 | baseline |") and table[3].startswith("| 2 | + mixup |")
     assert table[2].split("|")[5].strip().startswith(("+", "-"))  # gain over the baseline
-    assert "lightning-tricks ablate --config ablation.yaml" in md
+    assert f"```bash\nlightning-tricks ablate {' '.join(argv)}\n```" in md
     assert (outdir / "results.png").read_bytes()[:4] == b"\x89PNG"
 
     # the composed config of the last row: callbacks concatenated, seed set, paths moved
@@ -116,7 +126,10 @@ def test_ablate_runs_every_row_and_seed_then_resumes(
     assert cfg["trainer"]["logger"]["init_args"]["save_dir"] == str(run.relative_to(tiny))
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (tiny / "should_be_moved").exists() and not (tiny / "should_be_moved_too").exists()
-    assert "--trainer.limit_test_batches=2" in (run / "command.txt").read_text()
+    command = (run / "command.txt").read_text()
+    assert command.startswith("OMP_NUM_THREADS=1 lightning-tricks fit --config ")
+    assert command.endswith("--trainer.limit_test_batches=2\n")
+    assert json.loads((run / "result.json").read_text())["torch_threads"] == 1
     # Lightning's own SaveConfigCallback wrote the fully resolved config of the same run
     resolved = yaml.safe_load(next(run.rglob("config.yaml")).read_text())
     assert resolved["trainer"]["limit_test_batches"] == 2
@@ -131,7 +144,7 @@ def test_ablate_runs_every_row_and_seed_then_resumes(
     (outdir / "results.md").unlink()
     assert main(argv) == 0
     out = capsys.readouterr().out
-    progress = [line for line in out.splitlines() if line.startswith("[")]
+    progress = sorted(line for line in out.splitlines() if line.startswith("["))
     skipped = [line for line in progress if "done earlier, skipped" in line]
     assert len(progress) == 6 and len(skipped) == 4
     assert "[3/6] + label_smoothing · seed 0 · val" in progress[2] and "skipped" not in progress[2]
@@ -193,6 +206,12 @@ def test_bad_input_gets_a_clear_error(tiny: Path, capsys: pytest.CaptureFixture[
     assert "unknown keys ['seed']" in _err(["--config", "abl.yaml"], capsys)
     (tiny / "abl.yaml").write_text("base: base.yaml\ntricks: a.yaml\n")
     assert "`tricks` must be a list of strings" in _err(["--config", "abl.yaml"], capsys)
+    assert "`jobs` must be an integer >= 1, got 0" in _err(
+        [*base, "--tricks", ls, "--jobs", "0"], capsys
+    )
+    assert "`--env` takes NAME=VALUE pairs, got ['X']" in _err(
+        [*base, "--tricks", ls, "--env", "X"], capsys
+    )
     dup = ["--tricks", ls, ls]
     assert "unique, got ['label_smoothing']" in _err([*base, *dup], capsys)
     assert not (tiny / "o" / "runs").exists()  # nothing ran
