@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from ..callbacks._configure import _train_data_is_set_up, reset_early_train_data
 from ..functional.targets import hard_targets
 from .backbones import build_backbone
 
@@ -148,7 +149,14 @@ class ImageClassifier(pl.LightningModule):
             nesterov=hp.momentum > 0,
             weight_decay=hp.weight_decay,
         )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        trainer = self.trainer
+        data_was_ready = _train_data_is_set_up(trainer)
+        total = max(1, int(trainer.estimated_stepping_batches))
+        if trainer.ckpt_path is not None and not data_was_ready:
+            # estimated_stepping_batches built the train loader before the checkpoint's loop
+            # state was restored (Lightning #20550): drop it so a mid-epoch resume replays the
+            # interrupted epoch in its original order.
+            reset_early_train_data(trainer)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         return {
             "optimizer": optimizer,

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import RandomImageDataModule, TinyClassifier, fit
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from lightning_tricks.data import EpochSeededSampler
+from lightning_tricks.models import ImageClassifier
 
 
 def test_sampler_order_depends_on_seed_and_epoch_only() -> None:
@@ -51,3 +52,40 @@ def test_resume_from_mid_epoch_checkpoint_replays_batches(tmp_path: Path, num_wo
     assert len(resumed.seen) == 8
     for (xa, ya), (xb, yb) in zip(full.seen[7:], resumed.seen):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+class _RecordBatches(Callback):
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen.append(batch[0].detach().cpu().clone())
+
+
+@pytest.mark.slow
+def test_reference_model_resume_replays_batches(tmp_path: Path) -> None:
+    """ImageClassifier's default schedule reads estimated_stepping_batches (Lightning #20550)."""
+
+    def run(ckpt_path: str | None = None, callbacks: list | None = None) -> _RecordBatches:
+        rec = _RecordBatches()
+        model = ImageClassifier("simple_cnn", num_classes=4, in_channels=3)
+        fit(
+            model,
+            RandomImageDataModule(n_train=40, batch_size=8),
+            tmp_path,
+            max_epochs=2,
+            ckpt_path=ckpt_path,
+            callbacks=[rec, *(callbacks or [])],
+            enable_checkpointing=bool(callbacks),
+        )
+        return rec
+
+    full = run()
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ck", every_n_train_steps=3, save_top_k=-1, filename="{step}"
+    )
+    run(callbacks=[ckpt])
+    resumed = run(ckpt_path=str(tmp_path / "ck" / "step=3.ckpt"))
+    assert len(resumed.seen) == 7
+    for a, b in zip(full.seen[3:], resumed.seen):
+        assert torch.equal(a, b)
