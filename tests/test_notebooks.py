@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 KERNEL = "lightning-tricks-test"
+FIGURES = {"01_quickstart": 2, "02_distillation": 0, "03_ablation": 1}
 
 
 def test_the_three_notebooks_exist() -> None:
@@ -66,7 +67,7 @@ def test_notebook_runs(
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JUPYTER_PATH", venv_kernel)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     client = NotebookClient(
@@ -83,3 +84,12 @@ def test_notebook_runs(
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    # the figures (LR schedule and augmentation preview; the ablation chart) were drawn
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(images) == FIGURES[path.stem]
