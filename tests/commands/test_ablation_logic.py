@@ -301,3 +301,36 @@ def test_jsonargparse_append_syntax_is_understood() -> None:
         "trainer": {"callbacks": [{"class_path": "Z"}, {"class_path": "A"}, {"class_path": "B"}]},
         "data": {"init_args": {"extra": [0, 1]}},
     }
+
+
+def test_shipped_snippets_compose_onto_the_digits_base() -> None:
+    root = Path(__file__).resolve().parents[2]
+    base = ab.load_yaml_mapping(root / "configs/ablation/digits_base.yaml", "base config")
+    names = [
+        "warmup_cosine",
+        "label_smoothing",
+        "random_crop",
+        "mixup",
+        "cutout",
+        "cutmix",
+        "distill",
+    ]
+    snippets = [
+        ab.load_yaml_mapping(root / f"configs/tricks/{n}.yaml", "trick file") for n in names
+    ]
+    out = ab.compose(base, snippets)
+    callbacks = [c["class_path"].rsplit(".", 1)[1] for c in out["trainer"]["callbacks"]]
+    assert callbacks == [
+        "WarmupCosine",
+        "LabelSmoothing",
+        "BatchCropFlip",
+        "MixUp",
+        "Cutout",
+        "CutMix",
+    ]
+    assert out["lr_scheduler"] is None  # warmup_cosine drops the base's (absent) scheduler
+    # distill swaps the model class and keeps the student's arguments from the base
+    assert out["model"]["class_path"] == "lightning_tricks.models.DistillationModule"
+    assert out["model"]["init_args"]["backbone"] == "simple_cnn"
+    assert out["model"]["init_args"]["teacher"]["init_args"]["backbone"] == "cifar_resnet20"
+    assert out["data"] == base["data"] and out["optimizer"] == base["optimizer"]
