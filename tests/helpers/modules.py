@@ -22,6 +22,7 @@ class TinyClassifier(pl.LightningModule):
         num_classes: int = 4,
         in_channels: int = 3,
         lr: float = 0.1,
+        weight_decay: float = 0.0,
         record_batches: bool = False,
         dict_batch: bool = False,
     ) -> None:
@@ -67,4 +68,9 @@ class TinyClassifier(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
+        return torch.optim.SGD(
+            self.parameters(),
+            lr=self.hparams.lr,
+            momentum=0.9,
+            weight_decay=self.hparams.weight_decay,
+        )
