@@ -215,11 +215,12 @@ class BatchTrick(Callback):
 
     @property
     def modifies_input(self) -> bool:
-        """True when :meth:`apply_batch` writes into the images it receives (in-place tricks).
+        """True when :meth:`apply_batch` writes into the images it receives.
 
+        By default, the value of the trick's ``inplace`` attribute (False without one).
         :meth:`transform_batch` then hands it a copy, so its inputs are never modified.
         """
-        return False
+        return bool(getattr(self, "inplace", False))
 
     @property
     def always_mixes(self) -> bool:

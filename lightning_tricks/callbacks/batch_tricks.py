@@ -96,11 +96,6 @@ class MixUp(BatchTrick):
         self.mode = check_mode(mode)
         self.inplace = _check_bool("inplace", inplace)
 
-    @property
-    @override
-    def modifies_input(self) -> bool:
-        return self.inplace
-
     @override
     def hparams_for_key(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "mode": self.mode, **super().hparams_for_key()}
@@ -160,11 +155,6 @@ class CutMix(BatchTrick):
         self.mode = check_mode(mode)
         self.inplace = _check_bool("inplace", inplace)
 
-    @property
-    @override
-    def modifies_input(self) -> bool:
-        return self.inplace
-
     @override
     def hparams_for_key(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "mode": self.mode, **super().hparams_for_key()}
@@ -216,11 +206,6 @@ class RICAP(BatchTrick):
         super().__init__(p, **kwargs)
         self.beta = check_positive("beta", beta)
         self.inplace = _check_bool("inplace", inplace)
-
-    @property
-    @override
-    def modifies_input(self) -> bool:
-        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -284,11 +269,6 @@ class Cutout(BatchTrick):
         self.length = check_int("length", length, 1)
         self.value = check_fill_value(value)
         self.inplace = _check_bool("inplace", inplace)
-
-    @property
-    @override
-    def modifies_input(self) -> bool:
-        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
@@ -360,11 +340,6 @@ class RandomErasing(BatchTrick):
         self.value = check_fill_value(value)
         self.attempts = check_int("attempts", attempts, 1)
         self.inplace = _check_bool("inplace", inplace)
-
-    @property
-    @override
-    def modifies_input(self) -> bool:
-        return self.inplace
 
     @override
     def hparams_for_key(self) -> dict[str, Any]:
