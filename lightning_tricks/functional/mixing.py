@@ -19,6 +19,7 @@ partner ``perm[i]`` (as in torchvision v2 ``MixUp``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +32,6 @@ from ._batch import (
     check_positive,
     check_size,
     generator_device,
-    randint_below,
     sample_beta,
     soft_targets,
 )
@@ -465,23 +465,56 @@ def sample_ricap_params(
     hgt, wid = _check_hw(height, width)
     beta = check_positive("beta", beta)
     device = generator_device(generator)
-    frac = sample_beta(beta, 2, generator)
-    w = int(torch.round(wid * frac[0]))
-    h = int(torch.round(hgt * frac[1]))
-    perms = torch.stack([torch.randperm(n, generator=generator, device=device) for _ in range(4)])
-    hh, ww = hgt - h, wid - w
-    rows = torch.tensor([h, h, hh, hh], device=device)
-    cols = torch.tensor([w, ww, w, ww], device=device)
-    top = randint_below((hgt - rows + 1).view(4, 1).expand(4, n), generator)
-    left = randint_below((wid - cols + 1).view(4, 1).expand(4, n), generator)
+    f_w, f_h = sample_beta(beta, 2, generator).tolist()
+    w = round(wid * f_w)  # Python's round is round-half-to-even, as torch.round
+    h = round(hgt * f_h)
+    perms = torch.empty(4, n, dtype=torch.long, device=device)
+    for k in range(4):
+        torch.randperm(n, generator=generator, device=device, out=perms[k])
+    # number of valid corners per patch: rows (top) then columns (left), as randint_below
+    # twice, drawn in one call (same stream): uniform integers in [0, size)
+    sizes = torch.tensor(
+        [[hgt - h + 1, hgt - h + 1, h + 1, h + 1], [wid - w + 1, w + 1, wid - w + 1, w + 1]],
+        device=device,
+    ).view(2, 4, 1)
+    u = torch.rand((2, 4, n), dtype=torch.float64, device=device, generator=generator)
+    corners = (u * sizes).floor_().long().clamp_(max=sizes - 1)
     return RICAPParams(
         h=h,
         w=w,
         perms=perms,
-        offsets=torch.stack([top, left], dim=2),
+        offsets=corners.permute(1, 2, 0).contiguous(),
         height=hgt,
         width=wid,
     )
+
+
+def _ricap_rows_gather(
+    x: Tensor,
+    perms: Tensor,
+    offsets: Tensor,
+    patches: Iterable[tuple[tuple[int, int], tuple[int, int]]],
+    out: Tensor,
+) -> None:
+    """RICAP patches of a contiguous NCHW batch: rows by ``index_select``, columns by ``gather``.
+
+    Patch ``k`` first copies its ``ph`` source rows of every (sample, channel) out of the
+    ``(N*C*H, W)`` view (one contiguous row copy each), then ``gather`` picks each sample's
+    ``pw`` columns straight into the output slice: two cheap kernels per patch instead of one
+    advanced-indexing gather over strided windows.
+    """
+    n, c, hgt, wid = x.shape
+    rows_view = x.view(n * c * hgt, wid)
+    ar = torch.arange(max(hgt, wid), device=x.device)
+    chan = (torch.arange(c, device=x.device) * hgt).view(1, c, 1)
+    for k, ((ph, pw), (r0, c0)) in enumerate(patches):
+        if ph == 0 or pw == 0:
+            continue
+        first = (perms[k] * (c * hgt) + offsets[k, :, 0]).view(n, 1, 1)
+        src_rows = (first + chan + ar[:ph].view(1, 1, ph)).view(-1)
+        rows = rows_view.index_select(0, src_rows).view(n, c, ph, wid)
+        cols = (offsets[k, :, 1].view(n, 1, 1, 1) + ar[:pw]).expand(n, c, ph, pw)
+        torch.gather(rows, 3, cols, out=out[:, :, r0 : r0 + ph, c0 : c0 + pw])
 
 
 def ricap_batch(
@@ -495,9 +528,11 @@ def ricap_batch(
     """Patch four crops of four shuffles of the batch into each image; targets by patch area.
 
     RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. One gather
-    per patch: patch ``k`` of every image is one advanced-indexing gather from the view of all
-    ``(h_k, w_k)`` windows of the batch (``unfold``), indexed by (source sample, row, column)
-    per sample; there are four patches, and no loop over samples.
+    per patch and no loop over samples. Fast path (contiguous NCHW ``x``): patch ``k`` copies its
+    source rows with one ``index_select`` on the ``(N*C*H, W)`` view, then one ``gather``
+    writes each sample's columns into the output slice. Other layouts (e.g. channels_last):
+    one advanced-indexing gather from the view of all ``(h_k, w_k)`` windows of the batch
+    (``unfold``), indexed by (source sample, row, column) per sample.
 
     Args:
         x: float images ``(N, C, H, W)`` (any memory format).
@@ -550,14 +585,18 @@ def ricap_batch(
     else:
         out = torch.empty_like(x)
     starts = [(0, 0), (0, w), (h, 0), (h, w)]
-    for k, ((ph, pw), (r0, c0)) in enumerate(zip(params.patch_sizes(), starts, strict=True)):
-        if ph == 0 or pw == 0:
-            continue
-        # all (ph, pw) windows of every image, as a view: (N, C, H - ph + 1, W - pw + 1, ph, pw)
-        windows = x.unfold(2, ph, 1).unfold(3, pw, 1)
-        out[:, :, r0 : r0 + ph, c0 : c0 + pw] = windows[
-            perms[k], :, offsets[k, :, 0], offsets[k, :, 1]
-        ]
+    patches = zip(params.patch_sizes(), starts, strict=True)
+    if x.is_contiguous():
+        _ricap_rows_gather(x, perms, offsets, patches, out)
+    else:
+        for k, ((ph, pw), (r0, c0)) in enumerate(patches):
+            if ph == 0 or pw == 0:
+                continue
+            # all (ph, pw) windows of every image, as a view: (N, C, H-ph+1, W-pw+1, ph, pw)
+            windows = x.unfold(2, ph, 1).unfold(3, pw, 1)
+            out[:, :, r0 : r0 + ph, c0 : c0 + pw] = windows[
+                perms[k], :, offsets[k, :, 0], offsets[k, :, 1]
+            ]
     if inplace:
         out = x.copy_(out)
     weights = params.weights()
