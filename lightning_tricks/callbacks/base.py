@@ -162,6 +162,7 @@ class BatchTrick(Callback):
         self._max_epochs: int | None = None
         self._generator: torch.Generator | None = None
         self._scratch: Tensor | None = None
+        self._prefix_cache: tuple[Any, str] | None = None
 
     # ------------------------------------------------------------------ subclass API
     def apply_batch(
@@ -397,8 +398,14 @@ class BatchTrick(Callback):
             self._base_seed = self._resolve_seed()
         if self._generator is None:
             self._generator = torch.Generator(device="cpu")
-        prefix = f"{self._base_seed}|{self._rank}|{self.state_key}|"
-        material = (prefix + str(self._counter)).encode()
+        # the prefix is re-derived only when the seed, rank or hyperparameters change
+        # (``state_key`` formats all hyperparameters, a cost we avoid paying every batch)
+        ident = (self._base_seed, self._rank, self.hparams_for_key())
+        cached = self.__dict__.get("_prefix_cache")
+        if cached is None or cached[0] != ident:
+            prefix = f"{self._base_seed}|{self._rank}|{self.state_key}|"
+            cached = self._prefix_cache = (ident, prefix)
+        material = (cached[1] + str(self._counter)).encode()
         digest = hashlib.blake2b(material, digest_size=8).digest()
         self._generator.manual_seed(int.from_bytes(digest, "little") >> 1)
         self._counter += 1

@@ -82,7 +82,7 @@ def index_to_soft(y: Tensor, num_classes: int) -> Tensor:
     else:
         torch._assert_async(((y >= 0) & (y < num_classes)).all())
     out = torch.zeros(y.shape[0], num_classes, dtype=torch.float32, device=y.device)
-    return out.scatter_(1, y.long().unsqueeze(1), 1.0)
+    return out.scatter_(1, (y if y.dtype == torch.long else y.long()).view(-1, 1), 1.0)
 
 
 def soft_targets(fn: str, y: Any, n: int, num_classes: int | None) -> Tensor:
@@ -119,17 +119,29 @@ def sample_beta(alpha: float, size: int, generator: torch.Generator | None) -> T
     as 0.2 or 0.3 never gives ``0 / 0``.
     """
     device = generator.device if generator is not None else torch.device("cpu")
+    if size == 1 and device.type == "cpu":
+        return torch.tensor([sample_beta_float(alpha, generator)], dtype=torch.float64)
     conc = torch.full((2, size), alpha + 1.0, dtype=torch.float64, device=device)
     gamma = torch._standard_gamma(conc, generator=generator)
     u = torch.rand((2, size), dtype=torch.float64, device=device, generator=generator)
-    if size == 1 and device.type == "cpu":  # one λ: finish in Python floats (cheaper)
-        (g0,), (g1,) = gamma.tolist()
-        (u0,), (u1,) = u.tolist()
-        d = (_log(g1) + _log(u1) / alpha) - (_log(g0) + _log(u0) / alpha)
-        lam = 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
-        return torch.tensor([lam], dtype=torch.float64)
     log_gamma = gamma.log() + u.log() / alpha
     return torch.sigmoid(log_gamma[0] - log_gamma[1])
+
+
+def sample_beta_float(alpha: float, generator: torch.Generator | None) -> float:
+    """One draw from Beta(alpha, alpha) as a Python float.
+
+    The same draw (same stream, same value) as ``float(sample_beta(alpha, 1, generator)[0])``;
+    on a CPU generator it is finished in Python floats, which is cheaper than tensor ops.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    if device.type != "cpu":
+        return float(sample_beta(alpha, 1, generator)[0])
+    conc = torch.full((2, 1), alpha + 1.0, dtype=torch.float64)
+    (g0,), (g1,) = torch._standard_gamma(conc, generator=generator).tolist()
+    (u0,), (u1,) = torch.rand((2, 1), dtype=torch.float64, generator=generator).tolist()
+    d = (_log(g1) + _log(u1) / alpha) - (_log(g0) + _log(u0) / alpha)
+    return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
 
 
 def _log(v: float) -> float:

@@ -33,6 +33,7 @@ from ._batch import (
     check_size,
     generator_device,
     sample_beta,
+    sample_beta_float,
     soft_targets,
 )
 
@@ -144,10 +145,12 @@ def sample_mixup_params(
     n = _check_batch_size_arg(batch_size)
     alpha = check_positive("alpha", alpha)
     check_mode(mode)
-    lam = sample_beta(alpha, 1 if mode == "batch" else n, generator)
-    perm = torch.randperm(n, generator=generator, device=generator_device(generator))
     if mode == "batch":
-        return MixUpParams(lam=float(lam[0]), perm=perm)
+        lam_f = sample_beta_float(alpha, generator)
+        perm = torch.randperm(n, generator=generator, device=generator_device(generator))
+        return MixUpParams(lam=lam_f, perm=perm)
+    lam = sample_beta(alpha, n, generator)
+    perm = torch.randperm(n, generator=generator, device=generator_device(generator))
     return MixUpParams(lam=lam.float(), perm=perm)
 
 
@@ -285,11 +288,11 @@ def sample_cutmix_params(
     check_mode(mode)
     b = 1 if mode == "batch" else n
     device = generator_device(generator)
-    lam = sample_beta(alpha, b, generator)
-    u = torch.rand((2, b), dtype=torch.float64, device=device, generator=generator)
-    perm = torch.randperm(n, generator=generator, device=device)
     if b == 1 and device.type == "cpu":  # one box: the same arithmetic in Python (cheaper)
-        cut = math.sqrt(1.0 - float(lam[0]))
+        lam_f = sample_beta_float(alpha, generator)
+        u = torch.rand((2, 1), dtype=torch.float64, generator=generator)
+        perm = torch.randperm(n, generator=generator)
+        cut = math.sqrt(1.0 - lam_f)
         half_h, half_w = int(h * cut) // 2, int(w * cut) // 2
         (uy,), (ux,) = u.tolist()
         cy, cx = min(int(uy * h), h - 1), min(int(ux * w), w - 1)
@@ -300,6 +303,9 @@ def sample_cutmix_params(
             min(max(cx + half_w, 0), w),
         ]
         return CutMixParams(perm=perm, boxes=torch.tensor([box]), height=h, width=w)
+    lam = sample_beta(alpha, b, generator)
+    u = torch.rand((2, b), dtype=torch.float64, device=device, generator=generator)
+    perm = torch.randperm(n, generator=generator, device=device)
     cut = torch.sqrt(1.0 - lam)
     half_h = (h * cut).long() // 2
     half_w = (w * cut).long() // 2
