@@ -71,18 +71,22 @@ def check_size(fn: str, x: Tensor, height: int, width: int) -> None:
 
 
 def index_to_soft(y: Tensor, num_classes: int) -> Tensor:
-    """One-hot encode index targets on their device; on CUDA the range check does not sync."""
+    """One-hot encode index targets on their device; on CUDA the range check does not sync.
+
+    On CPU the range check is the one ``scatter_`` does anyway (it raises for an index
+    outside ``[0, K)``); only then is :func:`one_hot` called, for its clear error message.
+    """
     if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
         raise TypeError(f"index targets must be an integer tensor, got dtype {y.dtype}")
-    if y.device.type == "cpu":
-        if y.numel() > 0:
-            lo, hi = (int(v) for v in torch.aminmax(y))
-            if lo < 0 or hi >= num_classes:
-                return one_hot(y, num_classes)  # raises its clear out-of-range error
-    else:
-        torch._assert_async(((y >= 0) & (y < num_classes)).all())
+    index = (y if y.dtype == torch.long else y.long()).view(-1, 1)
     out = torch.zeros(y.shape[0], num_classes, dtype=torch.float32, device=y.device)
-    return out.scatter_(1, (y if y.dtype == torch.long else y.long()).view(-1, 1), 1.0)
+    if y.device.type != "cpu":
+        torch._assert_async(((y >= 0) & (y < num_classes)).all())
+        return out.scatter_(1, index, 1.0)
+    try:
+        return out.scatter_(1, index, 1.0)
+    except (RuntimeError, IndexError):
+        return one_hot(y, num_classes)  # raises its clear out-of-range error
 
 
 def soft_targets(fn: str, y: Any, n: int, num_classes: int | None) -> Tensor:
