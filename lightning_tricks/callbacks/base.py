@@ -36,6 +36,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from .._checks import check_int as _check_int
 from ..functional._batch import index_to_soft
 
 if TYPE_CHECKING:
@@ -52,17 +53,6 @@ def _check_probability(name: str, value: Any) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1], got {value!r}")
     return float(value)
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        what = "an integer or None" if allow_none else "an integer"
-        raise TypeError(f"`{name}` must be {what}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_key(name: str, value: Any) -> BatchKey:

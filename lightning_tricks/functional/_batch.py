@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import check_int  # noqa: F401  (re-exported for the functionals)
 from .targets import one_hot
 
 
@@ -25,14 +26,6 @@ def check_probability(name: str, value: Any) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1], got {value!r}")
     return float(value)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
-    return value
 
 
 def check_mode(value: Any) -> str:

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_int as _check_int
+
 __all__ = ["linear_warmup", "warmup_cosine"]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return value
 
 
 def _check_float(name: str, value: object) -> float:

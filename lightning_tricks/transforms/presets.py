@@ -39,6 +39,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 from torchvision.transforms.v2 import query_size
 
+from .._checks import check_int
 from .lighting import PCALighting
 
 __all__ = [
@@ -85,17 +86,6 @@ def _number(
     return value
 
 
-def _integer(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        what = "an integer or None" if allow_none else "an integer"
-        raise TypeError(f"`{name}` must be {what}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return value
-
-
 def _pair(name: str, value: Any, minimum: float) -> tuple[float, float]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise TypeError(f"`{name}` must be a pair (low, high), got {value!r}")
@@ -106,7 +96,7 @@ def _pair(name: str, value: Any, minimum: float) -> tuple[float, float]:
 
 
 def _kind_and_size(kind: Any, size: Any, default_imagenet: int = 224) -> tuple[str, int | None]:
-    size = _integer("size", size, 1, allow_none=True)
+    size = check_int("size", size, 1, allow_none=True)
     if kind is None:
         kind = "cifar" if size is None else "imagenet"
     if kind not in get_args(Kind):
@@ -219,7 +209,7 @@ class RandomPadCrop(v2.Transform):
         self, padding: int = 4, fill: float = 0.0, padding_mode: PaddingMode = "constant"
     ) -> None:
         super().__init__()
-        self.padding = _integer("padding", padding, 0)
+        self.padding = check_int("padding", padding, 0)
         self.fill = _number("fill", fill, None)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(
@@ -279,7 +269,7 @@ class RandomCutout(v2.Transform):
 
     def __init__(self, size: int, value: float | Sequence[float] = 0.0, p: float = 1.0) -> None:
         super().__init__()
-        self.size = _integer("size", size, 1)
+        self.size = check_int("size", size, 1)
         ev = _erase_value(value)
         if ev == "random":
             raise ValueError("`value` of RandomCutout must be a float or per-channel floats")
@@ -338,7 +328,7 @@ def _train_steps(
     std: Sequence[float] | None,
 ) -> list[Any]:
     kind_, size_ = _kind_and_size(kind, size)
-    padding_ = _integer("padding", padding, 0)
+    padding_ = check_int("padding", padding, 0)
     if padding_mode not in _PADDING_MODES:
         raise ValueError(
             f"`padding_mode` must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
@@ -358,7 +348,7 @@ def _train_steps(
     alphastd = _number("pca_lighting", pca_lighting, 0.0)
     fill_ = _number("fill", fill, None)
     augment = _auto_augment(auto_augment, fill_)
-    cutout_ = _integer("cutout", cutout, 0)
+    cutout_ = check_int("cutout", cutout, 0)
     erasing = _number("random_erasing", random_erasing, 0.0, 1.0)
     value = _erase_value(erase_value)
     stats = _stats(mean, std)

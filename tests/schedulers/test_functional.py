@@ -85,5 +85,5 @@ def test_linear_warmup_errors() -> None:
         linear_warmup(0, 0.1, 3, start_factor=2.0, end_factor=1.0)
     with pytest.raises(ValueError, match=r"`start_factor` must be >= 0, got -0.5"):
         linear_warmup(0, 0.1, 3, start_factor=-0.5)
-    with pytest.raises(TypeError, match=r"`warmup_steps` must be an int, got bool"):
+    with pytest.raises(TypeError, match=r"`warmup_steps` must be an integer, got bool"):
         linear_warmup(0, 0.1, True)
