@@ -116,8 +116,8 @@ def sample_beta(alpha: float, size: int, generator: torch.Generator | None) -> T
     as 0.2 or 0.3 never gives ``0 / 0``.
     """
     device = generator.device if generator is not None else torch.device("cpu")
-    if size == 1 and device.type == "cpu":
-        return torch.tensor([sample_beta_float(alpha, generator)], dtype=torch.float64)
+    if size <= 4 and device.type == "cpu":
+        return torch.tensor(sample_beta_floats(alpha, size, generator), dtype=torch.float64)
     conc = torch.full((2, size), alpha + 1.0, dtype=torch.float64, device=device)
     gamma = torch._standard_gamma(conc, generator=generator)
     u = torch.rand((2, size), dtype=torch.float64, device=device, generator=generator)
@@ -131,14 +131,27 @@ def sample_beta_float(alpha: float, generator: torch.Generator | None) -> float:
     The same draw (same stream, same value) as ``float(sample_beta(alpha, 1, generator)[0])``;
     on a CPU generator it is finished in Python floats, which is cheaper than tensor ops.
     """
+    return sample_beta_floats(alpha, 1, generator)[0]
+
+
+def sample_beta_floats(alpha: float, size: int, generator: torch.Generator | None) -> list[float]:
+    """``size`` draws from Beta(alpha, alpha) as Python floats (for a handful of draws).
+
+    The same draws (same stream, same values) as ``sample_beta(alpha, size,
+    generator).tolist()``; on a CPU generator they are finished in Python floats, which is
+    cheaper than tensor ops for a few values.
+    """
     device = generator.device if generator is not None else torch.device("cpu")
     if device.type != "cpu":
-        return float(sample_beta(alpha, 1, generator)[0])
-    conc = torch.full((2, 1), alpha + 1.0, dtype=torch.float64)
-    (g0,), (g1,) = torch._standard_gamma(conc, generator=generator).tolist()
-    (u0,), (u1,) = torch.rand((2, 1), dtype=torch.float64, generator=generator).tolist()
-    d = (_log(g1) + _log(u1) / alpha) - (_log(g0) + _log(u0) / alpha)
-    return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
+        return sample_beta(alpha, size, generator).tolist()
+    conc = torch.full((2, size), alpha + 1.0, dtype=torch.float64)
+    g0, g1 = torch._standard_gamma(conc, generator=generator).tolist()
+    u0, u1 = torch.rand((2, size), dtype=torch.float64, generator=generator).tolist()
+    out = []
+    for a0, a1, b0, b1 in zip(g0, g1, u0, u1, strict=True):
+        d = (_log(a1) + _log(b1) / alpha) - (_log(a0) + _log(b0) / alpha)
+        out.append(1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0)
+    return out
 
 
 def _log(v: float) -> float:

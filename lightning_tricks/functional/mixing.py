@@ -34,6 +34,7 @@ from ._batch import (
     generator_device,
     sample_beta,
     sample_beta_float,
+    sample_beta_floats,
     soft_targets,
 )
 
@@ -471,56 +472,58 @@ def sample_ricap_params(
     hgt, wid = _check_hw(height, width)
     beta = check_positive("beta", beta)
     device = generator_device(generator)
-    f_w, f_h = sample_beta(beta, 2, generator).tolist()
+    f_w, f_h = sample_beta_floats(beta, 2, generator)
     w = round(wid * f_w)  # Python's round is round-half-to-even, as torch.round
     h = round(hgt * f_h)
     perms = torch.empty(4, n, dtype=torch.long, device=device)
     for k in range(4):
         torch.randperm(n, generator=generator, device=device, out=perms[k])
-    # number of valid corners per patch: rows (top) then columns (left), as randint_below
-    # twice, drawn in one call (same stream): uniform integers in [0, size)
-    sizes = torch.tensor(
-        [[hgt - h + 1, hgt - h + 1, h + 1, h + 1], [wid - w + 1, w + 1, wid - w + 1, w + 1]],
-        device=device,
-    ).view(2, 4, 1)
-    u = torch.rand((2, 4, n), dtype=torch.float64, device=device, generator=generator)
-    corners = (u * sizes).floor_().long().clamp_(max=sizes - 1)
-    return RICAPParams(
-        h=h,
-        w=w,
-        perms=perms,
-        offsets=corners.permute(1, 2, 0).contiguous(),
-        height=hgt,
-        width=wid,
-    )
+    # crop corners (row, col) of the four patches: uniform integers in [0, count), where
+    # count is the number of valid corners along that axis, drawn in one call
+    counts = [
+        [hgt - h + 1, wid - w + 1],
+        [hgt - h + 1, w + 1],
+        [h + 1, wid - w + 1],
+        [h + 1, w + 1],
+    ]
+    count = torch.tensor(counts, dtype=torch.float64, device=device).view(4, 1, 2)
+    u = torch.rand((4, n, 2), dtype=torch.float64, device=device, generator=generator)
+    # u < 1, so u * count < count but may round up to it: the clamp keeps it inside
+    offsets = u.mul_(count).long().clamp_(max=count.long() - 1)
+    return RICAPParams(h=h, w=w, perms=perms, offsets=offsets, height=hgt, width=wid)
 
 
-def _ricap_rows_gather(
+def _ricap_gather(
     x: Tensor,
     perms: Tensor,
     offsets: Tensor,
     patches: Iterable[tuple[tuple[int, int], tuple[int, int]]],
     out: Tensor,
 ) -> None:
-    """RICAP patches of a contiguous NCHW batch: rows by ``index_select``, columns by ``gather``.
+    """Copy the four RICAP patches of every sample into ``out``: one ``index_select`` each.
 
-    Patch ``k`` first copies its ``ph`` source rows of every (sample, channel) out of the
-    ``(N*C*H, W)`` view (one contiguous row copy each), then ``gather`` picks each sample's
-    ``pw`` columns straight into the output slice: two cheap kernels per patch instead of one
-    advanced-indexing gather over strided windows.
+    Works for any strides (contiguous, channels_last, views). For patch ``k`` of size
+    ``(ph, pw)``, ``x``'s memory is seen through an ``as_strided`` view ``V`` of shape
+    ``(L, C, ph, pw)`` with strides ``(1, s_C, s_H, s_W)``: ``V[t]`` is the ``(C, ph, pw)``
+    window whose top-left element sits at flat offset ``t``. The window of source image
+    ``m`` with top-left corner ``(top, left)`` is ``V[m*s_N + top*s_H + left*s_W]``, so one
+    ``index_select`` over the batch (written straight into the output slice) copies every
+    sample's own crop: a single pass over the patch, no intermediate copy, parallel over
+    the samples (or within a window for large images). ``L`` is chosen so that the last
+    window ends exactly at the last element of ``x``.
     """
     n, c, hgt, wid = x.shape
-    rows_view = x.view(n * c * hgt, wid)
-    ar = torch.arange(max(hgt, wid), device=x.device)
-    chan = (torch.arange(c, device=x.device) * hgt).view(1, c, 1)
+    if x.numel() == 0:
+        return
+    s_n, s_c, s_h, s_w = x.stride()
+    # flat offset of every crop's top-left element, (4, N), for the four patches at once
+    first = (offsets[..., 0] * s_h).add_(offsets[..., 1], alpha=s_w).add_(perms, alpha=s_n)
     for k, ((ph, pw), (r0, c0)) in enumerate(patches):
         if ph == 0 or pw == 0:
             continue
-        first = (perms[k] * (c * hgt) + offsets[k, :, 0]).view(n, 1, 1)
-        src_rows = (first + chan + ar[:ph].view(1, 1, ph)).view(-1)
-        rows = rows_view.index_select(0, src_rows).view(n, c, ph, wid)
-        cols = (offsets[k, :, 1].view(n, 1, 1, 1) + ar[:pw]).expand(n, c, ph, pw)
-        torch.gather(rows, 3, cols, out=out[:, :, r0 : r0 + ph, c0 : c0 + pw])
+        span = (n - 1) * s_n + (hgt - ph) * s_h + (wid - pw) * s_w + 1
+        windows = x.as_strided((span, c, ph, pw), (1, s_c, s_h, s_w))
+        torch.index_select(windows, 0, first[k], out=out[:, :, r0 : r0 + ph, c0 : c0 + pw])
 
 
 def ricap_batch(
@@ -533,19 +536,17 @@ def ricap_batch(
 ) -> tuple[Tensor, Tensor]:
     """Patch four crops of four shuffles of the batch into each image; targets by patch area.
 
-    RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. One gather
-    per patch and no loop over samples. Fast path (contiguous NCHW ``x``): patch ``k`` copies its
-    source rows with one ``index_select`` on the ``(N*C*H, W)`` view, then one ``gather``
-    writes each sample's columns into the output slice. Other layouts (e.g. channels_last):
-    one advanced-indexing gather from the view of all ``(h_k, w_k)`` windows of the batch
-    (``unfold``), indexed by (source sample, row, column) per sample.
+    RICAP: Takahashi et al., IEEE TCSVT 2019, https://arxiv.org/abs/1811.09030. One
+    ``index_select`` per patch, in any memory format, and no loop over samples: each patch
+    reads every sample's own crop window straight into the output slice (from an
+    ``as_strided`` view of the batch in which every window is one index, see
+    ``_ricap_gather``).
 
     Args:
         x: float images ``(N, C, H, W)`` (any memory format).
         y: index targets ``(N,)`` or probability / multi-hot targets ``(N, K)``.
         params: from :func:`sample_ricap_params` for this batch size and image size.
         num_classes: K for index targets.
-
         inplace: copy the patched images back into ``x`` (they are assembled in ``scratch``
             or a new tensor first, since every patch reads the original batch). Default
             ``False``.
@@ -592,22 +593,11 @@ def ricap_batch(
         out = torch.empty_like(x)
     starts = [(0, 0), (0, w), (h, 0), (h, w)]
     patches = zip(params.patch_sizes(), starts, strict=True)
-    if x.is_contiguous():
-        _ricap_rows_gather(x, perms, offsets, patches, out)
-    else:
-        for k, ((ph, pw), (r0, c0)) in enumerate(patches):
-            if ph == 0 or pw == 0:
-                continue
-            # all (ph, pw) windows of every image, as a view: (N, C, H-ph+1, W-pw+1, ph, pw)
-            windows = x.unfold(2, ph, 1).unfold(3, pw, 1)
-            out[:, :, r0 : r0 + ph, c0 : c0 + pw] = windows[
-                perms[k], :, offsets[k, :, 0], offsets[k, :, 1]
-            ]
+    _ricap_gather(x, perms, offsets, patches, out)
     if inplace:
         out = x.copy_(out)
-    weights = params.weights()
-    perms_y = params.perms.to(y_soft.device, non_blocking=True)
-    y_out = y_soft.index_select(0, perms_y[0]) * weights[0]
-    for k in range(1, 4):
-        y_out.add_(y_soft.index_select(0, perms_y[k]), alpha=weights[k])
+    # sum_k weight_k * y[perms[k]]: one gather of the four shuffles, one weighted sum
+    weights = torch.tensor(params.weights(), dtype=torch.float32).to(y_soft.device)
+    shuffled = y_soft.index_select(0, params.perms.to(y_soft.device).view(-1))
+    y_out = torch.matmul(weights, shuffled.view(4, -1)).view(n, -1)
     return out, y_out

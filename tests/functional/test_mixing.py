@@ -100,21 +100,49 @@ def test_cutmix_equals_naive_loop(mode: str, n: int) -> None:
     torch.testing.assert_close(ym, ry, rtol=0, atol=1e-6)
 
 
+def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``x`` in a given memory layout, values unchanged."""
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    if layout == "strided_view":  # a non-contiguous window of a larger batch, offset storage
+        big = torch.randn(x.shape[0] + 1, x.shape[1] + 1, x.shape[2] + 3, x.shape[3] + 2)
+        view = big[1:, 1:, 2 : 2 + x.shape[2], 1 : 1 + x.shape[3]]
+        return view.copy_(x)
+    if layout == "hw_transposed":  # W before H in memory
+        return x.transpose(2, 3).contiguous().transpose(2, 3)
+    return x
+
+
 @pytest.mark.parametrize("n", [1, 2, 7])
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_ricap_equals_naive_loop(n: int, channels_last: bool) -> None:
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided_view", "hw_transposed"])
+def test_ricap_equals_naive_loop(n: int, layout: str) -> None:
     x, y = batch(n)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = _layout(x, layout)
     for seed in range(4):
         params = sample_ricap_params(n, 8, 10, beta=0.3, generator=gen(seed))
         xr, yr = ricap_batch(x, y, params, num_classes=K)
         rx, ry = naive_ricap(x, y, params)
         assert torch.equal(xr, rx)
         torch.testing.assert_close(yr, ry, rtol=0, atol=1e-6)
-        assert xr.is_contiguous(
-            memory_format=torch.channels_last if channels_last else torch.contiguous_format
-        )
+        if layout == "channels_last":
+            assert xr.is_contiguous(memory_format=torch.channels_last)
+        x_in = x.clone()
+        xi, _ = ricap_batch(x_in, y, params, num_classes=K, inplace=True)
+        assert xi is x_in and torch.equal(xi, rx)
+
+
+def test_ricap_extreme_boundaries_equal_naive_loop() -> None:
+    """Boundary at the image edges: some patches are empty or the whole image."""
+    x, y = batch(5)
+    for h, w in [(0, 0), (8, 10), (0, 10), (8, 0), (1, 9), (7, 1)]:
+        base = sample_ricap_params(5, 8, 10, generator=gen(h * 11 + w))
+        sizes = RICAPParams(h, w, base.perms, base.offsets, 8, 10).patch_sizes()
+        limits = torch.tensor([[8 - ph, 10 - pw] for ph, pw in sizes]).view(4, 1, 2)
+        offsets = torch.minimum(base.offsets, limits)  # keep corners valid for these sizes
+        params = RICAPParams(h, w, base.perms, offsets, 8, 10)
+        xr, _ = ricap_batch(x, y, params, num_classes=K)
+        rx, _ = naive_ricap(x, y, params)
+        assert torch.equal(xr, rx)
 
 
 # ------------------------------------------------------------------ torchvision oracles
