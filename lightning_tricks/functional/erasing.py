@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -126,7 +127,8 @@ def _fill_boxes(
         # each rectangle as one ``as_strided`` view of its image (cheaper than slicing)
         s_n, s_c, s_h, s_w = out.stride()
         per_image = boxes.shape[1]
-        for flat, (top, left, bottom, right) in enumerate(boxes.reshape(-1, 4).tolist()):
+        corners = boxes.reshape(-1, 4).cpu().numpy().tolist()  # NumPy's tolist is cheaper
+        for flat, (top, left, bottom, right) in enumerate(corners):
             if bottom > top and right > left:
                 region = out.as_strided(
                     (x.shape[1], bottom - top, right - left),
@@ -359,29 +361,62 @@ def sample_random_erasing_params(
     n = check_int("batch_size", batch_size, 1)
     h, w = _check_hw(height, width)
     p = check_probability("p", p)
-    s_lo, s_hi = check_scale(scale)
-    r_lo, r_hi = check_ratio(ratio)
+    scale = check_scale(scale)
+    ratio = check_ratio(ratio)
     attempts = check_int("attempts", attempts, 1)
     device = generator_device(generator)
-    f64 = torch.float64
-    # one draw for the candidates (2, n, attempts) then (gate, top, left) (3, n): the same
-    # stream as two calls, at the cost of one
-    uv = torch.rand(n * (2 * attempts + 3), dtype=f64, device=device, generator=generator)
-    u = uv[: 2 * n * attempts].view(2, n, attempts)
-    v = uv[2 * n * attempts :].view(3, n)
-    area = (u[0] * (s_hi - s_lo) + s_lo).mul_(h * w)
-    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
-    aspect = (u[1] * (log_hi - log_lo) + log_lo).exp_()
-    hw = torch.stack([area * aspect, area / aspect]).sqrt_().round_().long()  # (2, n, attempts)
-    fits = (hw[0] < h) & (hw[1] < w)
-    first = fits.byte().argmax(dim=1, keepdim=True)  # first fitting attempt (0 if none)
-    erase = fits.any(dim=1) & (v[0] < p)
-    size = hw.gather(2, first.expand(2, n, 1)).squeeze(2).mul_(erase)  # (2, n): eh, ew
-    limit = torch.tensor([[h], [w]], device=device) - size  # top/left in [0, limit]
-    corner = (v[1:] * (limit + 1)).long().clamp_(max=limit)
+    # one draw for the candidates (2, n, attempts) then (gate, top, left) (3, n)
+    uv = torch.rand(n * (2 * attempts + 3), dtype=torch.float64, device=device, generator=generator)
+    # on CPU the arithmetic on these few hundred numbers is done in NumPy, whose per-call
+    # cost is several times lower than a tensor op's; elsewhere it stays on the device
+    boxes = _erasing_boxes(uv.numpy() if device.type == "cpu" else uv, n, h, w, p, scale, ratio)
     noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
-    boxes = torch.cat([corner, corner + size]).t()
+    if isinstance(boxes, np.ndarray):
+        boxes = torch.from_numpy(boxes)
     return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+
+
+def _erasing_boxes(
+    uv: Tensor | np.ndarray,
+    n: int,
+    h: int,
+    w: int,
+    p: float,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+) -> Tensor | np.ndarray:
+    """Random Erasing boxes ``(N, 4)`` int64 from uniforms ``uv``, in NumPy or torch alike.
+
+    ``uv`` holds ``2 * N * attempts`` candidate uniforms (area, log-aspect) then ``3 * N``
+    (gate, top, left); the result has the array type of ``uv``. Every operation below has
+    the same meaning in both libraries (IEEE float64, round half to even).
+    """
+    xp: Any = np if isinstance(uv, np.ndarray) else torch
+    attempts = (uv.shape[0] // n - 3) // 2
+    u = uv[: 2 * n * attempts].reshape(2, n, attempts)
+    v = uv[2 * n * attempts :].reshape(3, n)
+    (s_lo, s_hi), (r_lo, r_hi) = scale, ratio
+    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
+    area = (u[0] * (s_hi - s_lo) + s_lo) * (h * w)
+    aspect = xp.exp(u[1] * (log_hi - log_lo) + log_lo)
+    eh = xp.round(xp.sqrt(area * aspect))
+    ew = xp.round(xp.sqrt(area / aspect))
+    fits = (eh < h) & (ew < w)
+    # the first fitting attempt (0 if none fits); torch's argmax takes no bool
+    first = fits.argmax(1) if xp is np else fits.byte().argmax(1)
+    rows = np.arange(n) if xp is np else torch.arange(n, device=uv.device)
+    erase = fits[rows, first] & (v[0] < p)
+    size_h = _int64(xp.where(erase, eh[rows, first], 0))
+    size_w = _int64(xp.where(erase, ew[rows, first], 0))
+    # top / left uniform in [0, limit], limit = H - eh (W - ew); u < 1 but u * (limit + 1)
+    # may round up to limit + 1, hence the minimum
+    top = xp.minimum(_int64(v[1] * (h - size_h + 1)), h - size_h)
+    left = xp.minimum(_int64(v[2] * (w - size_w + 1)), w - size_w)
+    return xp.stack([top, left, top + size_h, left + size_w], 1)
+
+
+def _int64(a: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    return a.astype(np.int64) if isinstance(a, np.ndarray) else a.long()
 
 
 def random_erasing_batch(

@@ -118,6 +118,55 @@ def test_random_erasing_area_law_matches_torchvision() -> None:
     assert stats.ks_2samp((o_h * o_w).numpy(), (t[:, 0] * t[:, 1]).numpy()).pvalue > 1e-3
 
 
+def naive_erasing_boxes(uv, n, h, w, p, scale, ratio, attempts) -> list[list[int]]:
+    """Random Erasing boxes from the same uniforms, one image and one attempt at a time."""
+    u = uv[: 2 * n * attempts].view(2, n, attempts).tolist()
+    v = uv[2 * n * attempts :].view(3, n).tolist()
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    boxes = []
+    for i in range(n):
+        box = [0, 0, 0, 0]
+        for a in range(attempts):
+            area = (u[0][i][a] * (scale[1] - scale[0]) + scale[0]) * (h * w)
+            aspect = math.exp(u[1][i][a] * (log_hi - log_lo) + log_lo)
+            eh, ew = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if eh < h and ew < w:
+                if v[0][i] < p:
+                    top = min(int(v[1][i] * (h - eh + 1)), h - eh)
+                    left = min(int(v[2][i] * (w - ew + 1)), w - ew)
+                    box = [top, left, top + eh, left + ew]
+                break
+        boxes.append(box)
+    return boxes
+
+
+def nonempty(boxes: list[list[int]]) -> list[list[int]]:
+    """Boxes with every empty box (no pixel erased) written as [0, 0, 0, 0]."""
+    return [b if b[2] > b[0] and b[3] > b[1] else [0, 0, 0, 0] for b in boxes]
+
+
+def test_random_erasing_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
+    """The CPU sampler's NumPy arithmetic, the torch arithmetic (used for a generator on an
+    accelerator) and a per-image, per-attempt loop give the same boxes from the same draws."""
+    boxes_from = erasing_module._erasing_boxes
+    for seed in range(300):
+        g = gen(seed)
+        n, attempts = 1 + seed % 9, 1 + seed % 11
+        h, w = 1 + (seed * 7) % 60, 1 + (seed * 13) % 60
+        p = (0.0, 0.5, 1.0)[seed % 3]
+        scale = ((0.02, 0.4), (0.0, 1.0), (0.25, 0.25))[seed // 3 % 3]
+        ratio = ((0.3, 1 / 0.3), (1.0, 1.0), (0.1, 10.0))[seed // 9 % 3]
+        uv = torch.rand(n * (2 * attempts + 3), dtype=torch.float64, generator=g)
+        expected = naive_erasing_boxes(uv, n, h, w, p, scale, ratio, attempts)
+        in_torch = boxes_from(uv, n, h, w, p, scale, ratio)
+        in_numpy = boxes_from(uv.numpy(), n, h, w, p, scale, ratio)
+        assert in_torch.dtype == torch.int64 and in_numpy.dtype == "int64"
+        params = sample_random_erasing_params(n, h, w, p, scale, ratio, attempts, gen(seed))
+        for boxes in (in_torch, in_numpy, params.boxes):
+            # an image that is not erased has an empty box, wherever its corner
+            assert nonempty(boxes.tolist()) == nonempty(expected)
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 2**31),
