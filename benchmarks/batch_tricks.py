@@ -105,13 +105,21 @@ def per_image(transform: Callable) -> Callable:
 
 
 def timeit(fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
-    """Median seconds per call of each fn, alternating the fns on the same inputs."""
+    """Median seconds per call of each fn, alternating the fns on the same inputs.
+
+    The order rotates from one repeat to the next, so every fn runs equally often right
+    after each of the others: a fn that leaves the caches or the allocator in a bad state
+    (e.g. a per-image loop that allocates a tensor per image) slows all the others alike,
+    not always the one that happens to come next.
+    """
     times: dict[str, list[float]] = {name: [] for name in fns}
+    items = list(fns.items())
     for _ in range(2):  # warm-up
-        for fn in fns.values():
+        for _, fn in items:
             fn(x, y)
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for r in range(repeats):
+        shift = r % len(items)
+        for name, fn in items[shift:] + items[:shift]:
             t0 = time.perf_counter()
             fn(x, y)
             times[name].append(time.perf_counter() - t0)
