@@ -1,11 +1,13 @@
 """Batch tricks on CPU: ours next to the peer implementation of the same trick (issue 3).
 
-Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick]``
+Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--only NAME]
+[--threads 1 2]``
 
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
 its peer in one process, on the same batch, alternating ours / peer, first with
-``torch.set_num_threads(1)`` then 2. Printed: median ms per batch and the ratio peer / ours
-(> 1 means ours is faster). Peers:
+``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
+peer / ours (> 1 means ours is faster) and the paired ratio (median over repeats of peer / ours
+within one repeat, which cancels slow spells of a shared machine). Peers:
 
 * MixUp (batch): torchvision v2 ``MixUp`` and timm ``Mixup(mode="batch")``;
 * MixUp (elem): timm ``Mixup(mode="elem")``;
@@ -104,8 +106,10 @@ def per_image(transform: Callable) -> Callable:
     return run
 
 
-def timeit(fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict:
-    """Median seconds per call of each fn, alternating the fns on the same inputs.
+def timeit(
+    fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each fn, one per repeat, alternating the fns on the same inputs.
 
     The order rotates from one repeat to the next, so every fn runs equally often right
     after each of the others: a fn that leaves the caches or the allocator in a bad state
@@ -123,10 +127,25 @@ def timeit(fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: 
             t0 = time.perf_counter()
             fn(x, y)
             times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def trick_rows(shape: tuple[int, ...], repeats: int) -> list[tuple[str, str, float, float]]:
+def paired_ratio(times: dict[str, list[float]], peer: str, ours: str = "ours") -> float:
+    """Median over repeats of peer time / our time within the same repeat.
+
+    Both ran back to back in each repeat, so a slow spell of the shared machine (another
+    tenant on the second core) inflates both and cancels out of the ratio.
+    """
+    return statistics.median(p / o for p, o in zip(times[peer], times[ours], strict=True))
+
+
+def trick_rows(
+    shape: tuple[int, ...], repeats: int, only: str = ""
+) -> list[tuple[str, str, float, float, float]]:
     n, _, h, w = shape
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g)
@@ -176,13 +195,17 @@ def trick_rows(shape: tuple[int, ...], repeats: int) -> list[tuple[str, str, flo
     }
     rows = []
     for name, cb in ours.items():
+        if only.lower() not in name.lower():
+            continue
         fns: dict[str, Callable] = {"ours": hook(cb)}
         fns.update(peers[name])
         # timm and our erasing callbacks write into their input, so every implementation gets
         # `x` itself; values stay bounded (convex mixes / fills): timings are unaffected.
-        med = timeit(fns, x, y, repeats)
+        times = timeit(fns, x, y, repeats)
+        med = medians(times)
         for peer in peers[name]:
-            rows.append((name, peer, med["ours"] * 1e3, med[peer] * 1e3))
+            ratio = paired_ratio(times, peer)
+            rows.append((name, peer, med["ours"] * 1e3, med[peer] * 1e3, ratio))
     return rows
 
 
@@ -226,7 +249,7 @@ def step_overhead(repeats: int) -> dict[str, float]:
         "tricks": apply_tricks,
         "clone": lambda a, b: a.clone(),
     }
-    return timeit(fns, x, y, repeats)
+    return medians(timeit(fns, x, y, repeats))
 
 
 def main() -> None:
@@ -234,6 +257,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--step-repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="few repeats, to check it runs")
+    parser.add_argument(
+        "--only", default="", help="only the tricks whose name contains this (no step overhead)"
+    )
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.step_repeats = 3, 2
@@ -243,18 +270,20 @@ def main() -> None:
         f"# batch_tricks benchmark, {datetime.date.today()}, torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}, {repeats_note(args)}\n"
     )
-    for threads in (1, 2):
+    for threads in args.threads:
         torch.set_num_threads(threads)
         print(f"## torch.get_num_threads() = {torch.get_num_threads()}\n")
-        print("| shape | trick | peer | ours ms | peer ms | peer / ours |")
-        print("|---|---|---|---:|---:|---:|")
+        print("| shape | trick | peer | ours ms | peer ms | peer / ours | paired |")
+        print("|---|---|---|---:|---:|---:|---:|")
         for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
             reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
-            for name, peer, ours_ms, peer_ms in trick_rows(shape, reps):
+            for name, peer, ours_ms, peer_ms, paired in trick_rows(shape, reps, args.only):
                 print(
                     f"| {tuple(shape)} | {name} | {peer} | {ours_ms:.3f} | {peer_ms:.3f} | "
-                    f"{peer_ms / ours_ms:.2f}x |"
+                    f"{peer_ms / ours_ms:.2f}x | {paired:.2f}x |"
                 )
+        if args.only:
+            continue
         med = step_overhead(args.step_repeats)
         direct = (med["tricks"] - med["clone"]) / med["plain"] * 100
         end_to_end = (med["both"] - med["plain"]) / med["plain"] * 100

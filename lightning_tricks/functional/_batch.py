@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -141,17 +142,22 @@ def sample_beta_floats(alpha: float, size: int, generator: torch.Generator | Non
     generator).tolist()``; on a CPU generator they are finished in Python floats, which is
     cheaper than tensor ops for a few values.
     """
-    device = generator.device if generator is not None else torch.device("cpu")
-    if device.type != "cpu":
+    if generator is not None and generator.device.type != "cpu":
         return sample_beta(alpha, size, generator).tolist()
-    conc = torch.full((2, size), alpha + 1.0, dtype=torch.float64)
-    g0, g1 = torch._standard_gamma(conc, generator=generator).tolist()
-    u0, u1 = torch.rand((2, size), dtype=torch.float64, generator=generator).tolist()
+    gamma = torch._standard_gamma(_concentration(alpha + 1.0, size), generator=generator)
+    u = torch.rand(2 * size, dtype=torch.float64, generator=generator)
+    g, v = gamma.view(-1).tolist(), u.tolist()
     out = []
-    for a0, a1, b0, b1 in zip(g0, g1, u0, u1, strict=True):
-        d = (_log(a1) + _log(b1) / alpha) - (_log(a0) + _log(b0) / alpha)
+    for i in range(size):
+        d = (_log(g[size + i]) + _log(v[size + i]) / alpha) - (_log(g[i]) + _log(v[i]) / alpha)
         out.append(1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _concentration(value: float, size: int) -> Tensor:
+    """A constant float64 ``(2, size)`` CPU tensor (read-only input of ``_standard_gamma``)."""
+    return torch.full((2, size), value, dtype=torch.float64)
 
 
 def _log(v: float) -> float:
