@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -479,18 +480,33 @@ def sample_ricap_params(
     for k in range(4):
         torch.randperm(n, generator=generator, device=device, out=perms[k])
     # crop corners (row, col) of the four patches: uniform integers in [0, count), where
-    # count is the number of valid corners along that axis, drawn in one call
+    # count is the number of valid corners along that axis, drawn in one call; u < 1, so
+    # u * count < count but may round up to it: the minimum keeps it inside
     counts = [
         [hgt - h + 1, wid - w + 1],
         [hgt - h + 1, w + 1],
         [h + 1, wid - w + 1],
         [h + 1, w + 1],
     ]
-    count = torch.tensor(counts, dtype=torch.float64, device=device).view(4, 1, 2)
     u = torch.rand((4, n, 2), dtype=torch.float64, device=device, generator=generator)
-    # u < 1, so u * count < count but may round up to it: the clamp keeps it inside
-    offsets = u.mul_(count).long().clamp_(max=count.long() - 1)
+    # NumPy on CPU: a fraction of the cost of tensor ops for these 8 * N numbers
+    offsets = _crop_corners(u.numpy() if device.type == "cpu" else u, counts)
+    if isinstance(offsets, np.ndarray):
+        offsets = torch.from_numpy(offsets)
     return RICAPParams(h=h, w=w, perms=perms, offsets=offsets, height=hgt, width=wid)
+
+
+def _crop_corners(u: Tensor | np.ndarray, counts: list[list[int]]) -> Tensor | np.ndarray:
+    """``floor(u * count)`` as int64, at most ``count - 1``, in NumPy or torch alike.
+
+    ``u`` is uniform in [0, 1) with shape ``(4, N, 2)``; ``counts`` is ``(4, 2)``. The result
+    has the array type of ``u`` (same IEEE arithmetic in both libraries).
+    """
+    if isinstance(u, np.ndarray):
+        count = np.array(counts, dtype=np.int64).reshape(4, 1, 2)
+        return np.minimum((u * count).astype(np.int64), count - 1)
+    count_t = torch.tensor(counts, device=u.device).view(4, 1, 2)
+    return torch.minimum((u * count_t).long(), count_t - 1)
 
 
 def _ricap_gather(
@@ -518,12 +534,17 @@ def _ricap_gather(
     s_n, s_c, s_h, s_w = x.stride()
     # flat offset of every crop's top-left element, (4, N), for the four patches at once
     first = (offsets[..., 0] * s_h).add_(offsets[..., 1], alpha=s_w).add_(perms, alpha=s_n)
-    for k, ((ph, pw), (r0, c0)) in enumerate(patches):
+    o_n, o_c, o_h, o_w = out.stride()
+    for first_k, ((ph, pw), (r0, c0)) in zip(first.unbind(0), patches, strict=True):
         if ph == 0 or pw == 0:
             continue
         span = (n - 1) * s_n + (hgt - ph) * s_h + (wid - pw) * s_w + 1
         windows = x.as_strided((span, c, ph, pw), (1, s_c, s_h, s_w))
-        torch.index_select(windows, 0, first[k], out=out[:, :, r0 : r0 + ph, c0 : c0 + pw])
+        # out[:, :, r0 : r0 + ph, c0 : c0 + pw], as one view
+        dest = out.as_strided(
+            (n, c, ph, pw), (o_n, o_c, o_h, o_w), out.storage_offset() + r0 * o_h + c0 * o_w
+        )
+        torch.index_select(windows, 0, first_k, out=dest)
 
 
 def ricap_batch(

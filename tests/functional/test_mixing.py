@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import math
 
 import pytest
 import torch
@@ -254,6 +255,22 @@ def test_ricap_bounds(seed, n, h, w, beta) -> None:
     for k, (ph, pw) in enumerate(params.patch_sizes()):
         top, left = params.offsets[k, :, 0], params.offsets[k, :, 1]
         assert ((top >= 0) & (top + ph <= h) & (left >= 0) & (left + pw <= w)).all()
+
+
+def test_ricap_crop_corners_same_in_numpy_and_torch() -> None:
+    """The CPU sampler's NumPy arithmetic equals the torch one (used for a generator on an
+    accelerator): floor(u * count), kept below count even for u just under 1."""
+    u = torch.rand((4, 50, 2), dtype=torch.float64, generator=gen(3))
+    u[0, 0] = 0.0
+    u[1, 0] = math.nextafter(1.0, 0.0)
+    counts = [[1, 33], [7, 2], [2**40 + 1, 1], [5, 5]]
+    in_torch = mixing_module._crop_corners(u, counts)
+    in_numpy = mixing_module._crop_corners(u.numpy(), counts)
+    assert torch.equal(in_torch, torch.from_numpy(in_numpy))
+    count = torch.tensor(counts).view(4, 1, 2)
+    assert ((in_torch >= 0) & (in_torch < count)).all()
+    assert torch.equal(in_torch, torch.minimum((u * count).floor().long(), count - 1))
+    assert torch.equal(in_torch[1, 0], count[1, 0] - 1)
 
 
 def test_ricap_crop_positions_differ_per_sample() -> None:
