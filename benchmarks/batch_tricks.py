@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--on
 [--threads 1 2]``
 
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
-its peer in one process, on the same batch, alternating ours / peer, first with
+its peer in one process, on the same batch, alternating ours / peer in short blocks of
+consecutive calls (``--block``, see :func:`timeit`), first with
 ``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
 peer / ours (> 1 means ours is faster) and the paired ratio (median over repeats of peer / ours
 within one repeat, which cancels slow spells of a shared machine). Peers:
@@ -107,26 +108,29 @@ def per_image(transform: Callable) -> Callable:
 
 
 def timeit(
-    fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int
+    fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int, block: int = 5
 ) -> dict[str, list[float]]:
-    """Seconds per call of each fn, one per repeat, alternating the fns on the same inputs.
+    """Seconds per call of each fn (``repeats * block`` samples), alternating the fns.
 
-    The order rotates from one repeat to the next, so every fn runs equally often right
-    after each of the others: a fn that leaves the caches or the allocator in a bad state
-    (e.g. a per-image loop that allocates a tensor per image) slows all the others alike,
-    not always the one that happens to come next.
+    Each repeat runs every fn ``block`` times in a row, timing each call, then the next fn:
+    a fn is timed in its own steady state, not in the state another implementation left the
+    caches and the allocator in (a peer that allocates and frees a batch-sized tensor per
+    call makes the *next* fn's first allocations fault), while alternating in short blocks
+    still spreads slow spells of a shared machine over all fns. The order of the fns rotates
+    from one repeat to the next. Sample ``r * block + i`` of every fn is from the same repeat.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     items = list(fns.items())
-    for _ in range(2):  # warm-up
-        for _, fn in items:
+    for _, fn in items:  # warm-up
+        for _ in range(2):
             fn(x, y)
     for r in range(repeats):
         shift = r % len(items)
         for name, fn in items[shift:] + items[:shift]:
-            t0 = time.perf_counter()
-            fn(x, y)
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn(x, y)
+                times[name].append(time.perf_counter() - t0)
     return times
 
 
@@ -144,7 +148,7 @@ def paired_ratio(times: dict[str, list[float]], peer: str, ours: str = "ours") -
 
 
 def trick_rows(
-    shape: tuple[int, ...], repeats: int, only: str = ""
+    shape: tuple[int, ...], repeats: int, only: str = "", block: int = 5
 ) -> list[tuple[str, str, float, float, float]]:
     n, _, h, w = shape
     g = torch.Generator().manual_seed(0)
@@ -201,7 +205,7 @@ def trick_rows(
         fns.update(peers[name])
         # timm and our erasing callbacks write into their input, so every implementation gets
         # `x` itself; values stay bounded (convex mixes / fills): timings are unaffected.
-        times = timeit(fns, x, y, repeats)
+        times = timeit(fns, x, y, repeats, block)
         med = medians(times)
         for peer in peers[name]:
             ratio = paired_ratio(times, peer)
@@ -249,7 +253,7 @@ def step_overhead(repeats: int) -> dict[str, float]:
         "tricks": apply_tricks,
         "clone": lambda a, b: a.clone(),
     }
-    return medians(timeit(fns, x, y, repeats))
+    return medians(timeit(fns, x, y, repeats, block=1))
 
 
 def main() -> None:
@@ -261,6 +265,12 @@ def main() -> None:
         "--only", default="", help="only the tricks whose name contains this (no step overhead)"
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=5,
+        help="consecutive calls of one implementation per turn (1: strict alternation)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.step_repeats = 3, 2
@@ -277,7 +287,9 @@ def main() -> None:
         print("|---|---|---|---:|---:|---:|---:|")
         for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
             reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
-            for name, peer, ours_ms, peer_ms, paired in trick_rows(shape, reps, args.only):
+            for name, peer, ours_ms, peer_ms, paired in trick_rows(
+                shape, reps, args.only, args.block
+            ):
                 print(
                     f"| {tuple(shape)} | {name} | {peer} | {ours_ms:.3f} | {peer_ms:.3f} | "
                     f"{peer_ms / ours_ms:.2f}x | {paired:.2f}x |"
@@ -297,7 +309,10 @@ def main() -> None:
 
 
 def repeats_note(args: argparse.Namespace) -> str:
-    return f"medians of {args.repeats} alternating repeats (224 px: {max(3, args.repeats // 3)})"
+    return (
+        f"medians of {args.repeats} alternating repeats (224 px: {max(3, args.repeats // 3)}) "
+        f"of {args.block} consecutive calls each"
+    )
 
 
 if __name__ == "__main__":
