@@ -1,11 +1,11 @@
 """Batch tricks on CPU: ours next to the peer implementation of the same trick (issue 3).
 
 Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--only NAME]
-[--threads 1 2]``
+[--threads 1 2] [--mode cold|steady|alternate]``
 
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
-its peer in one process, on the same batch, alternating ours / peer in short blocks of
-consecutive calls (``--block``, see :func:`timeit`), first with
+its peer in one process, on the same batch, alternating ours / peer; by default every call
+starts from cold caches, as in a training loop (``--mode``, see :func:`timeit`), first with
 ``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
 peer / ours (> 1 means ours is faster) and the paired ratio (median over repeats of peer / ours
 within one repeat, which cancels slow spells of a shared machine). Peers:
@@ -107,18 +107,49 @@ def per_image(transform: Callable) -> Callable:
     return run
 
 
-def timeit(
-    fns: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int, block: int = 5
-) -> dict[str, list[float]]:
-    """Seconds per call of each fn (``repeats * block`` samples), alternating the fns.
+class Flush:
+    """Streams a buffer bigger than the last-level cache, as a training step does between two
+    batches: the next call then starts with cold caches (code and data), like a batch trick
+    in a real training loop."""
 
-    Each repeat runs every fn ``block`` times in a row, timing each call, then the next fn:
-    a fn is timed in its own steady state, not in the state another implementation left the
-    caches and the allocator in (a peer that allocates and frees a batch-sized tensor per
-    call makes the *next* fn's first allocations fault), while alternating in short blocks
-    still spreads slow spells of a shared machine over all fns. The order of the fns rotates
-    from one repeat to the next. Sample ``r * block + i`` of every fn is from the same repeat.
+    def __init__(self, megabytes: int = 64) -> None:
+        self.buffer = torch.empty(megabytes * 2**20 // 4)
+
+    def __call__(self) -> None:
+        self.buffer.fill_(1.0)
+
+
+MODES = {
+    # mode: (consecutive calls per turn, flush caches before each call)
+    "cold": (1, True),
+    "steady": (5, False),
+    "alternate": (1, False),
+}
+
+
+def timeit(
+    fns: dict[str, Callable],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    repeats: int,
+    mode: str = "cold",
+) -> dict[str, list[float]]:
+    """Seconds per call of each fn, ``repeats * block`` samples each, alternating the fns.
+
+    The order of the fns rotates from one repeat to the next, and sample ``r * block + i``
+    of every fn comes from the same repeat (for paired ratios). Modes (:data:`MODES`):
+
+    * ``cold`` (default): every call follows the same :class:`Flush`, so each fn starts from
+      cold caches, as in a training loop where the trick runs after the previous step's
+      forward and backward. Every fn is timed after the same predecessor.
+    * ``steady``: each fn runs 5 times in a row per turn, so it is timed mostly in its own
+      steady state (warm caches, its own allocator pattern).
+    * ``alternate``: one call per fn per turn, no flush: each fn is timed after whatever the
+      previous fn left in the caches (a per-image loop that streams the whole batch evicts
+      the next fn's code and data), which makes small-op implementations look slower.
     """
+    block, flush_first = MODES[mode]
+    flush = Flush() if flush_first else None
     times: dict[str, list[float]] = {name: [] for name in fns}
     items = list(fns.items())
     for _, fn in items:  # warm-up
@@ -128,6 +159,8 @@ def timeit(
         shift = r % len(items)
         for name, fn in items[shift:] + items[:shift]:
             for _ in range(block):
+                if flush is not None:
+                    flush()
                 t0 = time.perf_counter()
                 fn(x, y)
                 times[name].append(time.perf_counter() - t0)
@@ -148,7 +181,7 @@ def paired_ratio(times: dict[str, list[float]], peer: str, ours: str = "ours") -
 
 
 def trick_rows(
-    shape: tuple[int, ...], repeats: int, only: str = "", block: int = 5
+    shape: tuple[int, ...], repeats: int, only: str = "", mode: str = "cold"
 ) -> list[tuple[str, str, float, float, float]]:
     n, _, h, w = shape
     g = torch.Generator().manual_seed(0)
@@ -205,7 +238,7 @@ def trick_rows(
         fns.update(peers[name])
         # timm and our erasing callbacks write into their input, so every implementation gets
         # `x` itself; values stay bounded (convex mixes / fills): timings are unaffected.
-        times = timeit(fns, x, y, repeats, block)
+        times = timeit(fns, x, y, repeats, mode)
         med = medians(times)
         for peer in peers[name]:
             ratio = paired_ratio(times, peer)
@@ -253,7 +286,7 @@ def step_overhead(repeats: int) -> dict[str, float]:
         "tricks": apply_tricks,
         "clone": lambda a, b: a.clone(),
     }
-    return medians(timeit(fns, x, y, repeats, block=1))
+    return medians(timeit(fns, x, y, repeats, mode="alternate"))
 
 
 def main() -> None:
@@ -266,10 +299,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--block",
-        type=int,
-        default=5,
-        help="consecutive calls of one implementation per turn (1: strict alternation)",
+        "--mode", choices=sorted(MODES), default="cold", help="how calls are timed, see timeit"
     )
     args = parser.parse_args()
     if args.quick:
@@ -288,7 +318,7 @@ def main() -> None:
         for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
             reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
             for name, peer, ours_ms, peer_ms, paired in trick_rows(
-                shape, reps, args.only, args.block
+                shape, reps, args.only, args.mode
             ):
                 print(
                     f"| {tuple(shape)} | {name} | {peer} | {ours_ms:.3f} | {peer_ms:.3f} | "
@@ -309,9 +339,10 @@ def main() -> None:
 
 
 def repeats_note(args: argparse.Namespace) -> str:
+    block = MODES[args.mode][0]
     return (
         f"medians of {args.repeats} alternating repeats (224 px: {max(3, args.repeats // 3)}) "
-        f"of {args.block} consecutive calls each"
+        f"of {block} call(s) each, mode {args.mode!r}"
     )
 
 
