@@ -365,15 +365,64 @@ def sample_random_erasing_params(
     ratio = check_ratio(ratio)
     attempts = check_int("attempts", attempts, 1)
     device = generator_device(generator)
-    # one draw for the candidates (2, n, attempts) then (gate, top, left) (3, n)
-    uv = torch.rand(n * (2 * attempts + 3), dtype=torch.float64, device=device, generator=generator)
-    # on CPU the arithmetic on these few hundred numbers is done in NumPy, whose per-call
-    # cost is several times lower than a tensor op's; elsewhere it stays on the device
-    boxes = _erasing_boxes(uv.numpy() if device.type == "cpu" else uv, n, h, w, p, scale, ratio)
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
-    if isinstance(boxes, np.ndarray):
-        boxes = torch.from_numpy(boxes)
+    # one draw: the candidates (2, n, attempts), then (gate, top, left) (3, n), then the seed
+    # of the fill noise
+    uv = torch.rand(
+        n * (2 * attempts + 3) + 1, dtype=torch.float64, device=device, generator=generator
+    )
+    boxes: Tensor | np.ndarray
+    if device.type != "cpu":  # the arithmetic stays on the device
+        boxes = _erasing_boxes(uv[:-1], n, h, w, p, scale, ratio)
+        noise = float(uv[-1])
+    elif n * attempts <= _PYTHON_MAX_CANDIDATES:  # small batches: plain Python floats
+        values = uv.tolist()
+        boxes = torch.tensor(_erasing_boxes_python(values, n, h, w, p, scale, ratio, attempts))
+        noise = values[-1]
+    else:  # NumPy: its per-call cost is several times lower than a tensor op's
+        array = uv.numpy()
+        boxes = torch.from_numpy(_erasing_boxes(array[:-1], n, h, w, p, scale, ratio))
+        noise = float(array[-1])
+    noise_seed = int(noise * 2**53)
     return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+
+
+# Up to this many candidate rectangles (N * attempts), the CPU sampler works image by image in
+# Python floats: no array-library call at all, which is cheapest for small batches, above all
+# in a training loop, where every first call into NumPy or torch after a training step pays for
+# cold caches. Larger batches use the vectorised NumPy code. Both give the same boxes.
+_PYTHON_MAX_CANDIDATES = 1024
+
+
+def _erasing_boxes_python(
+    values: list[float],
+    n: int,
+    h: int,
+    w: int,
+    p: float,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    attempts: int,
+) -> list[list[int]]:
+    """:func:`_erasing_boxes` image by image, in Python floats (same boxes, same arithmetic)."""
+    (s_lo, s_hi), (r_lo, r_hi) = scale, ratio
+    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
+    cands = n * attempts
+    gate, tops, lefts = values[2 * cands :], values[2 * cands + n :], values[2 * cands + 2 * n :]
+    boxes = []
+    for i in range(n):
+        eh = ew = 0
+        if gate[i] < p:
+            for a in range(i * attempts, (i + 1) * attempts):
+                area = (values[a] * (s_hi - s_lo) + s_lo) * (h * w)
+                aspect = math.exp(values[cands + a] * (log_hi - log_lo) + log_lo)
+                ch, cw = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+                if ch < h and cw < w:
+                    eh, ew = ch, cw
+                    break
+        top = min(math.floor(tops[i] * (h - eh + 1)), h - eh)
+        left = min(math.floor(lefts[i] * (w - ew + 1)), w - ew)
+        boxes.append([top, left, top + eh, left + ew])
+    return boxes
 
 
 def _erasing_boxes(
@@ -399,20 +448,23 @@ def _erasing_boxes(
     log_lo, log_hi = math.log(r_lo), math.log(r_hi)
     area = (u[0] * (s_hi - s_lo) + s_lo) * (h * w)
     aspect = xp.exp(u[1] * (log_hi - log_lo) + log_lo)
-    eh = xp.round(xp.sqrt(area * aspect))
-    ew = xp.round(xp.sqrt(area / aspect))
-    fits = (eh < h) & (ew < w)
+    # candidate (height, width) of every attempt, (2, N, attempts), kept in float64 (exact
+    # integers) until the end: a few large ops rather than many small ones
+    size = xp.round(xp.sqrt(xp.stack([area * aspect, area / aspect])))
+    limit = [[h], [w]]
+    limit_t = np.array(limit, dtype=np.float64) if xp is np else uv.new_tensor(limit)
+    fits = (size < limit_t[:, :, None]).all(0)  # as torchvision: h < H and w < W
     # the first fitting attempt (0 if none fits); torch's argmax takes no bool
     first = fits.argmax(1) if xp is np else fits.byte().argmax(1)
     rows = np.arange(n) if xp is np else torch.arange(n, device=uv.device)
     erase = fits[rows, first] & (v[0] < p)
-    size_h = _int64(xp.where(erase, eh[rows, first], 0))
-    size_w = _int64(xp.where(erase, ew[rows, first], 0))
-    # top / left uniform in [0, limit], limit = H - eh (W - ew); u < 1 but u * (limit + 1)
-    # may round up to limit + 1, hence the minimum
-    top = xp.minimum(_int64(v[1] * (h - size_h + 1)), h - size_h)
-    left = xp.minimum(_int64(v[2] * (w - size_w + 1)), w - size_w)
-    return xp.stack([top, left, top + size_h, left + size_w], 1)
+    chosen = xp.where(erase, size[:, rows, first], 0.0)  # (2, N): erased height, width
+    # top / left uniform in [0, room], room = H - h (W - w); u < 1 but u * (room + 1) may
+    # round up to room + 1, hence the minimum
+    room = limit_t - chosen
+    corner = xp.minimum(xp.floor(v[1:] * (room + 1)), room)
+    boxes = xp.stack([corner[0], corner[1], corner[0] + chosen[0], corner[1] + chosen[1]], 1)
+    return _int64(boxes)
 
 
 def _int64(a: Tensor | np.ndarray) -> Tensor | np.ndarray:
