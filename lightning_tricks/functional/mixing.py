@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -480,33 +479,18 @@ def sample_ricap_params(
     for k in range(4):
         torch.randperm(n, generator=generator, device=device, out=perms[k])
     # crop corners (row, col) of the four patches: uniform integers in [0, count), where
-    # count is the number of valid corners along that axis, drawn in one call; u < 1, so
-    # u * count < count but may round up to it: the minimum keeps it inside
+    # count is the number of valid corners along that axis: a uniform 62-bit integer modulo
+    # count (bias below count / 2**62), two tensor ops for all 8 * N corners
     counts = [
         [hgt - h + 1, wid - w + 1],
         [hgt - h + 1, w + 1],
         [h + 1, wid - w + 1],
         [h + 1, w + 1],
     ]
-    u = torch.rand((4, n, 2), dtype=torch.float64, device=device, generator=generator)
-    # NumPy on CPU: a fraction of the cost of tensor ops for these 8 * N numbers
-    offsets = _crop_corners(u.numpy() if device.type == "cpu" else u, counts)
-    if isinstance(offsets, np.ndarray):
-        offsets = torch.from_numpy(offsets)
+    count = torch.tensor(counts, device=device).view(4, 1, 2)
+    offsets = torch.randint(0, 2**62, (4, n, 2), device=device, generator=generator)
+    offsets.remainder_(count)
     return RICAPParams(h=h, w=w, perms=perms, offsets=offsets, height=hgt, width=wid)
-
-
-def _crop_corners(u: Tensor | np.ndarray, counts: list[list[int]]) -> Tensor | np.ndarray:
-    """``floor(u * count)`` as int64, at most ``count - 1``, in NumPy or torch alike.
-
-    ``u`` is uniform in [0, 1) with shape ``(4, N, 2)``; ``counts`` is ``(4, 2)``. The result
-    has the array type of ``u`` (same IEEE arithmetic in both libraries).
-    """
-    if isinstance(u, np.ndarray):
-        count = np.array(counts, dtype=np.int64).reshape(4, 1, 2)
-        return np.minimum((u * count).astype(np.int64), count - 1)
-    count_t = torch.tensor(counts, device=u.device).view(4, 1, 2)
-    return torch.minimum((u * count_t).long(), count_t - 1)
 
 
 def _ricap_gather(
