@@ -1,12 +1,12 @@
 """Batch tricks on CPU: ours next to the peer implementation of the same trick (issue 3).
 
 Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--only NAME]
-[--threads 1 2] [--mode cold|steady|alternate]``
+[--threads 1 2] [--mode alternate|cold|steady]``
 
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
-its peer in one process, on the same batch, alternating ours / peer; by default every call
-starts from cold caches, as in a training loop (``--mode``, see :func:`timeit`), first with
-``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
+its peer in one process, on the same batch, alternating ours / peer (``--mode`` also times
+every call from cold caches, as in a training loop, or in short runs of one implementation;
+see :func:`timeit`), first with ``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
 peer / ours (> 1 means ours is faster) and the paired ratio (median over repeats of peer / ours
 within one repeat, which cancels slow spells of a shared machine). Peers:
 
@@ -121,9 +121,9 @@ class Flush:
 
 MODES = {
     # mode: (consecutive calls per turn, flush caches before each call)
+    "alternate": (1, False),
     "cold": (1, True),
     "steady": (5, False),
-    "alternate": (1, False),
 }
 
 
@@ -132,21 +132,21 @@ def timeit(
     x: torch.Tensor,
     y: torch.Tensor,
     repeats: int,
-    mode: str = "cold",
+    mode: str = "alternate",
 ) -> dict[str, list[float]]:
     """Seconds per call of each fn, ``repeats * block`` samples each, alternating the fns.
 
     The order of the fns rotates from one repeat to the next, and sample ``r * block + i``
     of every fn comes from the same repeat (for paired ratios). Modes (:data:`MODES`):
 
-    * ``cold`` (default): every call follows the same :class:`Flush`, so each fn starts from
-      cold caches, as in a training loop where the trick runs after the previous step's
-      forward and backward. Every fn is timed after the same predecessor.
+    * ``alternate`` (default): one call per fn per turn, ours and the peers in turn. Each fn
+      is timed after whatever the previous one left in the caches.
+    * ``cold``: every call follows the same :class:`Flush`, so each fn starts from cold
+      caches (code and data), as a batch trick does in a training loop after the previous
+      step's forward and backward. This favours implementations with few distinct calls.
     * ``steady``: each fn runs 5 times in a row per turn, so it is timed mostly in its own
-      steady state (warm caches, its own allocator pattern).
-    * ``alternate``: one call per fn per turn, no flush: each fn is timed after whatever the
-      previous fn left in the caches (a per-image loop that streams the whole batch evicts
-      the next fn's code and data), which makes small-op implementations look slower.
+      steady state (warm caches, its own allocator pattern); peers that allocate and free
+      batch-sized tensors on every call pay their page faults in full here.
     """
     block, flush_first = MODES[mode]
     flush = Flush() if flush_first else None
@@ -181,7 +181,7 @@ def paired_ratio(times: dict[str, list[float]], peer: str, ours: str = "ours") -
 
 
 def trick_rows(
-    shape: tuple[int, ...], repeats: int, only: str = "", mode: str = "cold"
+    shape: tuple[int, ...], repeats: int, only: str = "", mode: str = "alternate"
 ) -> list[tuple[str, str, float, float, float]]:
     n, _, h, w = shape
     g = torch.Generator().manual_seed(0)
@@ -299,7 +299,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--mode", choices=sorted(MODES), default="cold", help="how calls are timed, see timeit"
+        "--mode", choices=sorted(MODES), default="alternate", help="how calls are timed, see timeit"
     )
     args = parser.parse_args()
     if args.quick:
