@@ -153,7 +153,7 @@ def timeit(
     times: dict[str, list[float]] = {name: [] for name in fns}
     items = list(fns.items())
     for _, fn in items:  # warm-up
-        for _ in range(2):
+        for _ in range(5):
             fn(x, y)
     for r in range(repeats):
         shift = r % len(items)
@@ -312,6 +312,7 @@ def main() -> None:
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
+        warm_up_threads()
         print(f"## torch.get_num_threads() = {torch.get_num_threads()}\n")
         print("| shape | trick | peer | ours ms | peer ms | peer / ours | paired |")
         print("|---|---|---|---:|---:|---:|---:|")
@@ -336,6 +337,15 @@ def main() -> None:
             f"{(med['tricks'] - med['clone']) * 1e3:.2f} ms (= {direct:.2f}% of a step), "
             f"step with tricks {med['both'] * 1e3:.1f} ms ({end_to_end:+.1f}%, noisier)\n"
         )
+
+
+def warm_up_threads(seconds: float = 0.5) -> None:
+    """Run parallel kernels for a moment after ``torch.set_num_threads``, so the first trick
+    timed is not billed for starting the OpenMP thread pool."""
+    a = torch.randn(64, 3, 224, 224)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        a.mul_(1.0)
 
 
 def repeats_note(args: argparse.Namespace) -> str:
