@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--amsbound", action="store_true", help="AMSBound variant for both")
     args = parser.parse_args()
 
-    import adabound  # the peer implementation (a dependency of this project)
+    import adabound  # the peer implementation (a test-only dependency, extra `dev`)
 
     torch.manual_seed(0)
     params = [p.detach() for p in torchvision.models.resnet18().parameters()]

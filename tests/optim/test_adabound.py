@@ -8,14 +8,13 @@ import math
 import warnings
 from collections.abc import Callable
 
+import adabound  # the peer implementation, a test-only dependency (extra `dev`)
 import pytest
 import torch
 from torch import nn
 
 import lightning_tricks.optim.adabound as adabound_module
 from lightning_tricks.optim import AdaBound, AdaBoundW
-
-adabound = pytest.importorskip("adabound")
 
 pytestmark = pytest.mark.filterwarnings("error")
 
