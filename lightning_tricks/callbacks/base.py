@@ -152,6 +152,7 @@ class BatchTrick(Callback):
         self._max_epochs: int | None = None
         self._generator: torch.Generator | None = None
         self._scratch: Tensor | None = None
+        self._one_hot_table: Tensor | None = None
         self._prefix_cache: tuple[Any, str] | None = None
 
     # ------------------------------------------------------------------ subclass API
@@ -349,6 +350,7 @@ class BatchTrick(Callback):
         state = self.__dict__.copy()
         state["_generator"] = None  # re-created lazily; its state is derived, never carried
         state["_scratch"] = None
+        state["_one_hot_table"] = None
         return state
 
     def scratch_like(self, x: Tensor) -> Tensor:
@@ -502,7 +504,23 @@ class BatchTrick(Callback):
                 f"probabilities: pass `{name}(num_classes=K)`, or give the LightningModule a "
                 "`num_classes` attribute or hyperparameter"
             )
-        return index_to_soft(y, num_classes)
+        return self._one_hot(y, num_classes)
+
+    def _one_hot(self, y: Tensor, num_classes: int) -> Tensor:
+        """Float32 one-hot rows of index targets (:func:`index_to_soft`, with its errors).
+
+        On CPU, for up to 1024 classes, the rows are picked from an identity matrix the
+        callback keeps (one ``index_select`` instead of a fill and a scatter per batch).
+        """
+        if y.device.type != "cpu" or num_classes > 1024:
+            return index_to_soft(y, num_classes)
+        table = self._one_hot_table
+        if table is None or table.shape[0] != num_classes:
+            table = self._one_hot_table = torch.eye(num_classes)
+        try:
+            return table.index_select(0, y)
+        except (IndexError, RuntimeError):  # out of range, or an index dtype it does not take
+            return index_to_soft(y, num_classes)
 
     def _run(
         self, x: Any, y: Any, num_classes: int | None, generator: torch.Generator
