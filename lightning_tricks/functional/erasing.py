@@ -328,14 +328,17 @@ def sample_random_erasing_params(
     attempts: int = 10,
     generator: torch.Generator | None = None,
 ) -> RandomErasingParams:
-    """Draw one rectangle per image with probability ``p``, all retries vectorised.
+    """Draw one rectangle per image with probability ``p``, all retries drawn at once.
 
     Random Erasing: Zhong et al., "Random Erasing Data Augmentation", AAAI 2020,
     https://arxiv.org/abs/1708.04896. For every image, ``attempts`` candidates are drawn at
     once (area fraction uniform in ``scale``, aspect ratio log-uniform in ``ratio``,
     ``h = round(sqrt(area * ratio))``, ``w = round(sqrt(area / ratio))``); the first one that
     fits (``h < H`` and ``w < W``, as in torchvision) is placed uniformly inside the image.
-    Images with no fitting candidate are left as they are.
+    Images with no fitting candidate are left as they are. All uniforms come from one call on
+    the generator; the arithmetic on them runs on the generator's device (torch), or on CPU in
+    NumPy, or in plain Python floats for small batches (cheapest there); the three give the
+    same boxes.
 
     Args:
         batch_size: N, >= 1.
