@@ -607,7 +607,8 @@ def ricap_batch(
     if inplace:
         out = x.copy_(out)
     # sum_k weight_k * y[perms[k]]: one gather of the four shuffles, one weighted sum
+    # (elementwise, not a matmul: no BLAS call, deterministic on every device)
     weights = torch.tensor(params.weights(), dtype=torch.float32).to(y_soft.device)
     shuffled = y_soft.index_select(0, params.perms.to(y_soft.device).view(-1))
-    y_out = torch.matmul(weights, shuffled.view(4, -1)).view(n, -1)
+    y_out = (shuffled.view(4, n, -1) * weights.view(4, 1, 1)).sum(0)
     return out, y_out
