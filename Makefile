@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pyproject.toml admits them (and older ones) without forcing a newer multi-GB download.
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test gpu-check lint format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: $(VENV)/.examples-installed
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
+
+# the tests marked `gpu` only (CUDA tensors and generators, 16-mixed); needs a CUDA device
+gpu-check: $(VENV)/.dev-installed
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
+	$(PY) -m pytest -m gpu -q
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
