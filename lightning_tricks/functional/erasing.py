@@ -336,9 +336,9 @@ def sample_random_erasing_params(
     ``h = round(sqrt(area * ratio))``, ``w = round(sqrt(area / ratio))``); the first one that
     fits (``h < H`` and ``w < W``, as in torchvision) is placed uniformly inside the image.
     Images with no fitting candidate are left as they are. All uniforms come from one call on
-    the generator; the arithmetic on them runs on the generator's device (torch), or on CPU in
-    NumPy, or in plain Python floats for small batches (cheapest there); the three give the
-    same boxes.
+    the generator; the arithmetic on them is vectorised over all candidates, on the
+    generator's device in torch, or in NumPy for a CPU generator (cheaper per call than tensor
+    ops on a few hundred numbers); both give the same boxes.
 
     Args:
         batch_size: N, >= 1.
@@ -377,55 +377,12 @@ def sample_random_erasing_params(
     if device.type != "cpu":  # the arithmetic stays on the device
         boxes = _erasing_boxes(uv[:-1], n, h, w, p, scale, ratio)
         noise = float(uv[-1])
-    elif n * attempts <= _PYTHON_MAX_CANDIDATES:  # small batches: plain Python floats
-        values = uv.tolist()
-        boxes = torch.tensor(_erasing_boxes_python(values, n, h, w, p, scale, ratio, attempts))
-        noise = values[-1]
     else:  # NumPy: its per-call cost is several times lower than a tensor op's
         array = uv.numpy()
         boxes = torch.from_numpy(_erasing_boxes(array[:-1], n, h, w, p, scale, ratio))
         noise = float(array[-1])
     noise_seed = int(noise * 2**53)
     return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
-
-
-# Up to this many candidate rectangles (N * attempts), the CPU sampler works image by image in
-# Python floats: no array-library call at all, which is cheapest for small batches, above all
-# in a training loop, where every first call into NumPy or torch after a training step pays for
-# cold caches. Larger batches use the vectorised NumPy code. Both give the same boxes.
-_PYTHON_MAX_CANDIDATES = 1024
-
-
-def _erasing_boxes_python(
-    values: list[float],
-    n: int,
-    h: int,
-    w: int,
-    p: float,
-    scale: tuple[float, float],
-    ratio: tuple[float, float],
-    attempts: int,
-) -> list[list[int]]:
-    """:func:`_erasing_boxes` image by image, in Python floats (same boxes, same arithmetic)."""
-    (s_lo, s_hi), (r_lo, r_hi) = scale, ratio
-    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
-    cands = n * attempts
-    gate, tops, lefts = values[2 * cands :], values[2 * cands + n :], values[2 * cands + 2 * n :]
-    boxes = []
-    for i in range(n):
-        eh = ew = 0
-        if gate[i] < p:
-            for a in range(i * attempts, (i + 1) * attempts):
-                area = (values[a] * (s_hi - s_lo) + s_lo) * (h * w)
-                aspect = math.exp(values[cands + a] * (log_hi - log_lo) + log_lo)
-                ch, cw = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-                if ch < h and cw < w:
-                    eh, ew = ch, cw
-                    break
-        top = min(math.floor(tops[i] * (h - eh + 1)), h - eh)
-        left = min(math.floor(lefts[i] * (w - ew + 1)), w - ew)
-        boxes.append([top, left, top + eh, left + ew])
-    return boxes
 
 
 def _erasing_boxes(
