@@ -165,7 +165,7 @@ class CutMix(BatchTrick):
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
         params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)  # type: ignore[arg-type]
-        scratch = self.scratch_like(x) if self.inplace else None
+        scratch = self.scratch_like(x) if self.inplace and self.mode == "elem" else None
         return cutmix_batch(x, y, params, inplace=self.inplace, scratch=scratch)
 
 

@@ -343,9 +343,10 @@ def cutmix_batch(
         inplace: paste into ``x`` itself; with one box per batch only the box region is then
             read and written. Default ``False``.
         scratch: optional preallocated tensor with the shape, dtype and device of ``x``
-            (not ``x`` itself) used for the partners' pixels, so that repeated calls do not
-            allocate a batch- or box-sized tensor each time (on CPU, fresh large allocations
-            also cost page faults). Its content afterwards is unspecified. Default ``None``.
+            (not ``x`` itself) used for the partners with one box per sample, so that repeated
+            calls do not allocate a batch-sized tensor each time (on CPU, fresh large
+            allocations also cost page faults). Its content afterwards is unspecified.
+            Default ``None``.
 
     Returns:
         ``(x_mixed, y_mixed)``: images like ``x`` (``x`` itself when ``inplace``); float32
@@ -382,13 +383,9 @@ def cutmix_batch(
         lam = 1.0 - (bottom - top) * (right - left) / (params.height * params.width)
         out = x if inplace else x.clone()
         if bottom > top and right > left:
-            box = x[:, :, top:bottom, left:right]
-            if scratch is None:
-                partners = box.index_select(0, perm)
-            else:  # the partners' boxes go to the same window of the scratch buffer
-                _check_scratch(fn, x, scratch)
-                partners = scratch[:, :, top:bottom, left:right]
-                torch.index_select(box, 0, perm, out=partners)
+            # a contiguous copy of the partners' boxes (faster to fill and to read back than
+            # the same window of a batch-sized buffer), then pasted into the box
+            partners = x[:, :, top:bottom, left:right].index_select(0, perm)
             out[:, :, top:bottom, left:right] = partners
         y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam)
         return out, y_out
