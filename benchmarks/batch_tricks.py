@@ -6,9 +6,10 @@ Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--on
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
 its peer in one process, on the same batch, alternating ours / peer (``--mode`` also times
 every call from cold caches, as in a training loop, or in short runs of one implementation;
-see :func:`timeit`), first with ``torch.set_num_threads(1)`` then 2. Printed: median ms per batch, the ratio of the medians
-peer / ours (> 1 means ours is faster) and the paired ratio (median over repeats of peer / ours
-within one repeat, which cancels slow spells of a shared machine). Peers:
+see :func:`timeit`), first with ``torch.set_num_threads(1)`` then 2. Printed: median ms per
+batch, the ratio of the medians peer / ours (> 1 means ours is faster) and the paired ratio
+(median over repeats of peer / ours within one repeat, which cancels slow spells of a shared
+machine). Peers:
 
 * MixUp (batch): torchvision v2 ``MixUp`` and timm ``Mixup(mode="batch")``;
 * MixUp (elem): timm ``Mixup(mode="elem")``;

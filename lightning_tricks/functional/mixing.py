@@ -558,9 +558,11 @@ def ricap_batch(
             or a new tensor first, since every patch reads the original batch). Default
             ``False``.
         scratch: optional preallocated tensor with the shape, dtype and device of ``x``
-            (not ``x`` itself) used to assemble the result when ``inplace``, so that repeated calls do not allocate
-            a batch-sized tensor each time (on CPU, fresh large allocations also cost page
-            faults). Its content afterwards is unspecified. Default ``None``.
+            (not ``x`` itself) used to assemble the result when ``inplace``, so that repeated
+            calls do not allocate a batch-sized tensor each time (on CPU, fresh large
+            allocations also cost page faults). Its content afterwards is unspecified.
+            Default ``None``.
+
     Returns:
         ``(x_patched, y_mixed)``: images like ``x``; float32 targets ``(N, K)``,
         ``sum_k area_k / (H * W) * y[perms[k]]``.
