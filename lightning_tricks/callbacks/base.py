@@ -64,6 +64,19 @@ def _check_key(name: str, value: Any) -> BatchKey:
     return value
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(z: int) -> int:
+    """SplitMix64 (Steele, Lea & Flood 2014) of ``z``: one step of the generator's output
+    function, a well-mixed 64-bit value for consecutive inputs (the standard way to derive
+    independent seeds from a counter)."""
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
 class BatchTrick(Callback):
     """Base class of the callbacks that rewrite each training batch on its device.
 
@@ -153,7 +166,7 @@ class BatchTrick(Callback):
         self._generator: torch.Generator | None = None
         self._scratch: Tensor | None = None
         self._one_hot_table: Tensor | None = None
-        self._prefix_cache: tuple[Any, str] | None = None
+        self._stream_key: tuple[tuple[int, int], int] | None = None
 
     # ------------------------------------------------------------------ subclass API
     def apply_batch(
@@ -267,6 +280,7 @@ class BatchTrick(Callback):
         self._rank = int(trainer.global_rank)
         self._base_seed = self._resolve_seed()
         self._counter = 0
+        self._stream_key = None  # the hyperparameters may have changed since the last fit
         max_epochs = trainer.max_epochs
         self._max_epochs = max_epochs if max_epochs is not None and max_epochs >= 0 else None
         if self.off_last_epochs and self._max_epochs is None:
@@ -385,21 +399,24 @@ class BatchTrick(Callback):
         return int(torch.initial_seed())
 
     def _next_generator(self) -> torch.Generator:
-        """The generator seeded for the next batch, from (seed, rank, state_key, counter)."""
+        """The generator seeded for the next batch, from (seed, rank, state_key, counter).
+
+        ``(seed, rank, state_key)`` is hashed once (blake2b) into a 64-bit stream key, kept
+        until the seed or rank change (and reset by :meth:`setup`); each batch's seed is then
+        SplitMix64 of the key plus the counter: a few integer operations per batch instead
+        of formatting and hashing a string.
+        """
         if self._base_seed is None:
             self._base_seed = self._resolve_seed()
         if self._generator is None:
             self._generator = torch.Generator(device="cpu")
-        # the prefix is re-derived only when the seed, rank or hyperparameters change
-        # (``state_key`` formats all hyperparameters, a cost we avoid paying every batch)
-        ident = (self._base_seed, self._rank, self.hparams_for_key())
-        cached = self.__dict__.get("_prefix_cache")
+        ident = (self._base_seed, self._rank)
+        cached = self._stream_key
         if cached is None or cached[0] != ident:
-            prefix = f"{self._base_seed}|{self._rank}|{self.state_key}|"
-            cached = self._prefix_cache = (ident, prefix)
-        material = (cached[1] + str(self._counter)).encode()
-        digest = hashlib.blake2b(material, digest_size=8).digest()
-        self._generator.manual_seed(int.from_bytes(digest, "little") >> 1)
+            material = f"{self._base_seed}|{self._rank}|{self.state_key}".encode()
+            digest = hashlib.blake2b(material, digest_size=8).digest()
+            cached = self._stream_key = (ident, int.from_bytes(digest, "little"))
+        self._generator.manual_seed(_splitmix64(cached[1] + self._counter) >> 1)
         self._counter += 1
         return self._generator
 

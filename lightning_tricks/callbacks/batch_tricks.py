@@ -24,18 +24,17 @@ from ..functional.erasing import (
     check_fill_value,
     check_ratio,
     check_scale,
-    cutout_batch,
-    random_erasing_batch,
-    sample_cutout_params,
-    sample_random_erasing_params,
+    draw_cutout_params,
+    draw_random_erasing_params,
+    fill_boxes,
 )
 from ..functional.mixing import (
-    cutmix_batch,
-    mixup_batch,
-    ricap_batch,
-    sample_cutmix_params,
-    sample_mixup_params,
-    sample_ricap_params,
+    apply_cutmix,
+    apply_mixup,
+    apply_ricap,
+    draw_cutmix_params,
+    draw_mixup_params,
+    draw_ricap_params,
 )
 from ..functional.targets import smooth_targets
 from .base import BatchTrick
@@ -104,9 +103,9 @@ class MixUp(BatchTrick):
     def apply_batch(
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
-        params = sample_mixup_params(x.shape[0], self.alpha, self.mode, generator)  # type: ignore[arg-type]
+        params = draw_mixup_params(x.shape[0], self.alpha, self.mode, generator)
         scratch = self.scratch_like(x) if self.inplace else None
-        return mixup_batch(x, y, params, inplace=self.inplace, scratch=scratch)
+        return apply_mixup(x, y, params, self.inplace, scratch)
 
 
 class CutMix(BatchTrick):
@@ -164,9 +163,9 @@ class CutMix(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
-        params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)  # type: ignore[arg-type]
+        params = draw_cutmix_params(n, h, w, self.alpha, self.mode, generator)
         scratch = self.scratch_like(x) if self.inplace and self.mode == "elem" else None
-        return cutmix_batch(x, y, params, inplace=self.inplace, scratch=scratch)
+        return apply_cutmix(x, y, params, self.inplace, scratch)
 
 
 class RICAP(BatchTrick):
@@ -216,9 +215,9 @@ class RICAP(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
-        params = sample_ricap_params(n, h, w, self.beta, generator)
+        params = draw_ricap_params(n, h, w, self.beta, generator)
         scratch = self.scratch_like(x) if self.inplace else None
-        return ricap_batch(x, y, params, inplace=self.inplace, scratch=scratch)
+        return apply_ricap(x, y, params, self.inplace, scratch)
 
 
 class Cutout(BatchTrick):
@@ -284,8 +283,8 @@ class Cutout(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
-        params = sample_cutout_params(n, h, w, self.n_holes, self.length, self.p, generator)
-        return cutout_batch(x, y, params, self.value, inplace=self.inplace)
+        params = draw_cutout_params(n, h, w, self.n_holes, self.length, self.p, generator)
+        return fill_boxes(x, params.boxes, self.value, params.noise_seed, self.inplace), y
 
 
 class RandomErasing(BatchTrick):
@@ -356,10 +355,11 @@ class RandomErasing(BatchTrick):
         self, x: Tensor, y: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         n, _, h, w = x.shape
-        params = sample_random_erasing_params(
+        params = draw_random_erasing_params(
             n, h, w, self.p, self.scale, self.ratio, self.attempts, generator
         )
-        return random_erasing_batch(x, y, params, self.value, inplace=self.inplace)
+        boxes = params.boxes.unsqueeze(1)
+        return fill_boxes(x, boxes, self.value, params.noise_seed, self.inplace), y
 
 
 class LabelSmoothing(BatchTrick):

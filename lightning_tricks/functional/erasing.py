@@ -114,10 +114,14 @@ def _fill_value(x: Tensor, value: FillValue) -> Tensor | None:
     return torch.tensor(vals, dtype=x.dtype).to(x.device, non_blocking=True).view(-1, 1, 1)
 
 
-def _fill_boxes(
+def fill_boxes(
     x: Tensor, boxes: Tensor, value: FillValue, noise_seed: int, inplace: bool
 ) -> Tensor:
-    """Fill the union of ``boxes`` ``(N, B, 4)`` of every image; memory format kept."""
+    """Fill the union of ``boxes`` ``(N, B, 4)`` of every image; memory format kept.
+
+    The kernel of :func:`cutout_batch` and :func:`random_erasing_batch`, for validated
+    inputs (float images, boxes drawn for them, a checked ``value``).
+    """
     h, w = x.shape[2], x.shape[3]
     if x.device.type == "cpu" and h * w >= _SLICE_MIN_PIXELS:
         scalar = value if isinstance(value, float) else None  # fill_ is the fastest path
@@ -212,6 +216,13 @@ def sample_cutout_params(
     n_holes = check_int("n_holes", n_holes, 1)
     length = check_int("length", length, 1)
     p = check_probability("p", p)
+    return draw_cutout_params(n, h, w, n_holes, length, p, generator)
+
+
+def draw_cutout_params(
+    n: int, h: int, w: int, n_holes: int, length: int, p: float, generator: torch.Generator | None
+) -> CutoutParams:
+    """:func:`sample_cutout_params` for arguments the caller has already validated."""
     device = generator_device(generator)
     cy = randint_below(torch.full((n, n_holes), h, device=device), generator)
     cx = randint_below(torch.full((n, n_holes), w, device=device), generator)
@@ -266,7 +277,7 @@ def cutout_batch(
             f"`{fn}`: `boxes` must have shape (N, n_holes, 4), got {tuple(boxes.shape)}"
         )
     check_batch_size(fn, x, boxes.shape[0], "batch_size")
-    return _fill_boxes(x, boxes, value, params.noise_seed, inplace), y
+    return fill_boxes(x, boxes, value, params.noise_seed, inplace), y
 
 
 # ------------------------------------------------------------------------ Random Erasing
@@ -367,6 +378,20 @@ def sample_random_erasing_params(
     scale = check_scale(scale)
     ratio = check_ratio(ratio)
     attempts = check_int("attempts", attempts, 1)
+    return draw_random_erasing_params(n, h, w, p, scale, ratio, attempts, generator)
+
+
+def draw_random_erasing_params(
+    n: int,
+    h: int,
+    w: int,
+    p: float,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    attempts: int,
+    generator: torch.Generator | None,
+) -> RandomErasingParams:
+    """:func:`sample_random_erasing_params` for arguments the caller has already validated."""
     device = generator_device(generator)
     # one draw: the candidates (2, n, attempts), then (gate, top, left) (3, n), then the seed
     # of the fill noise
@@ -473,4 +498,4 @@ def random_erasing_batch(
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"`{fn}`: `boxes` must have shape (N, 4), got {tuple(boxes.shape)}")
     check_batch_size(fn, x, boxes.shape[0], "batch_size")
-    return _fill_boxes(x, boxes.unsqueeze(1), value, params.noise_seed, inplace), y
+    return fill_boxes(x, boxes.unsqueeze(1), value, params.noise_seed, inplace), y

@@ -91,12 +91,16 @@ def _check_scratch(fn: str, x: Tensor, scratch: Tensor) -> None:
         raise ValueError(f"`{fn}`: `scratch` must not be the images tensor itself")
 
 
-def _gather(fn: str, x: Tensor, perm: Tensor, scratch: Tensor | None) -> Tensor:
-    """``x[perm]`` (along the batch), into ``scratch`` when one is given."""
+def _gather(x: Tensor, perm: Tensor, scratch: Tensor | None) -> Tensor:
+    """``x[perm]`` (along the batch), into ``scratch`` when one is given (checked by the caller)."""
     if scratch is None:
         return x.index_select(0, perm)
-    _check_scratch(fn, x, scratch)
     return torch.index_select(x, 0, perm, out=scratch)
+
+
+def _on(t: Tensor, device: torch.device) -> Tensor:
+    """``t`` on ``device`` (no dispatch when it is there already)."""
+    return t if t.device == device else t.to(device, non_blocking=True)
 
 
 # --------------------------------------------------------------------------------- MixUp
@@ -145,13 +149,19 @@ def sample_mixup_params(
     """
     n = _check_batch_size_arg(batch_size)
     alpha = check_positive("alpha", alpha)
-    check_mode(mode)
+    return draw_mixup_params(n, alpha, check_mode(mode), generator)
+
+
+def draw_mixup_params(
+    n: int, alpha: float, mode: str, generator: torch.Generator | None
+) -> MixUpParams:
+    """:func:`sample_mixup_params` for arguments the caller has already validated."""
+    device = generator_device(generator)
     if mode == "batch":
         lam_f = sample_beta_float(alpha, generator)
-        perm = torch.randperm(n, generator=generator, device=generator_device(generator))
-        return MixUpParams(lam=lam_f, perm=perm)
+        return MixUpParams(lam=lam_f, perm=torch.randperm(n, generator=generator, device=device))
     lam = sample_beta(alpha, n, generator)
-    perm = torch.randperm(n, generator=generator, device=generator_device(generator))
+    perm = torch.randperm(n, generator=generator, device=device)
     return MixUpParams(lam=lam.float(), perm=perm)
 
 
@@ -202,25 +212,35 @@ def mixup_batch(
     n = x.shape[0]
     _check_perm(fn, params.perm, n)
     y_soft = soft_targets(fn, y, n, num_classes)
-    perm = params.perm.to(x.device, non_blocking=True)
-    partners = _gather(fn, x, perm, scratch)
+    if scratch is not None:
+        _check_scratch(fn, x, scratch)
+    if isinstance(params.lam, Tensor) and params.lam.shape != (n,):
+        raise ValueError(
+            f"`{fn}`: `lam` must be a float or a tensor of shape (N,)=({n},), "
+            f"got shape {tuple(params.lam.shape)}"
+        )
+    return apply_mixup(x, y_soft, params, inplace, scratch)
+
+
+def apply_mixup(
+    x: Tensor, y_soft: Tensor, params: MixUpParams, inplace: bool, scratch: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`mixup_batch` for validated inputs: float32 ``(N, K)`` targets, params drawn
+    for this batch, a ``scratch`` (or ``None``) that fits ``x``."""
+    perm = _on(params.perm, x.device)
+    partners = _gather(x, perm, scratch)
     out = x if inplace else torch.empty_like(x)
-    if isinstance(params.lam, Tensor):
-        lam = params.lam
-        if lam.shape != (n,):
-            raise ValueError(
-                f"`{fn}`: `lam` must be a float or a tensor of shape (N,)=({n},), "
-                f"got shape {tuple(lam.shape)}"
-            )
-        lam_x = lam.to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1)
-        lam_y = lam.to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
-        torch.lerp(partners, x, lam_x, out=out)
-        y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_y)
+    perm_y = _on(perm, y_soft.device)
+    lam: float | Tensor = params.lam
+    if isinstance(lam, Tensor):
+        torch.lerp(
+            partners, x, lam.to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1), out=out
+        )
+        lam = lam.to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
     else:
-        lam_f = float(params.lam)
-        torch.lerp(partners, x, lam_f, out=out)
-        y_out = torch.lerp(y_soft.index_select(0, perm.to(y_soft.device)), y_soft, lam_f)
-    return out, y_out
+        lam = float(lam)
+        torch.lerp(partners, x, lam, out=out)
+    return out, torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam)
 
 
 # -------------------------------------------------------------------------------- CutMix
@@ -286,7 +306,13 @@ def sample_cutmix_params(
     n = _check_batch_size_arg(batch_size)
     h, w = _check_hw(height, width)
     alpha = check_positive("alpha", alpha)
-    check_mode(mode)
+    return draw_cutmix_params(n, h, w, alpha, check_mode(mode), generator)
+
+
+def draw_cutmix_params(
+    n: int, h: int, w: int, alpha: float, mode: str, generator: torch.Generator | None
+) -> CutMixParams:
+    """:func:`sample_cutmix_params` for arguments the caller has already validated."""
     b = 1 if mode == "batch" else n
     device = generator_device(generator)
     if b == 1 and device.type == "cpu":  # one box: the same arithmetic in Python (cheaper)
@@ -376,8 +402,20 @@ def cutmix_batch(
             f"`{fn}`: `boxes` must have shape (1, 4) or (N, 4) with N={n}, got {tuple(boxes.shape)}"
         )
     y_soft = soft_targets(fn, y, n, num_classes)
-    perm = params.perm.to(x.device, non_blocking=True)
-    perm_y = perm.to(y_soft.device)
+    if scratch is not None:
+        _check_scratch(fn, x, scratch)
+    return apply_cutmix(x, y_soft, params, inplace, scratch)
+
+
+def apply_cutmix(
+    x: Tensor, y_soft: Tensor, params: CutMixParams, inplace: bool, scratch: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`cutmix_batch` for validated inputs: float32 ``(N, K)`` targets, params drawn
+    for this batch, a ``scratch`` (or ``None``) that fits ``x``."""
+    n = x.shape[0]
+    boxes = params.boxes
+    perm = _on(params.perm, x.device)
+    perm_y = _on(perm, y_soft.device)
     if boxes.shape[0] == 1:
         top, left, bottom, right = (int(v) for v in boxes[0].tolist())
         lam = 1.0 - (bottom - top) * (right - left) / (params.height * params.width)
@@ -389,14 +427,14 @@ def cutmix_batch(
             out[:, :, top:bottom, left:right] = partners
         y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam)
         return out, y_out
-    bx = boxes.to(x.device, non_blocking=True).expand(n, 4)
+    bx = _on(boxes, x.device).expand(n, 4)
     rows = torch.arange(x.shape[2], device=x.device)
     cols = torch.arange(x.shape[3], device=x.device)
     in_rows = (rows >= bx[:, 0:1]) & (rows < bx[:, 2:3])  # (N, H)
     in_cols = (cols >= bx[:, 1:2]) & (cols < bx[:, 3:4])  # (N, W)
     mask = (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)  # (N, 1, H, W)
     out = x if inplace else torch.empty_like(x)
-    torch.where(mask, _gather(fn, x, perm, scratch), x, out=out)
+    torch.where(mask, _gather(x, perm, scratch), x, out=out)
     lam_y = params.lam().to(y_soft.device, torch.float32, non_blocking=True).view(-1, 1)
     y_out = torch.lerp(y_soft.index_select(0, perm_y), y_soft, lam_y)
     return out, y_out
@@ -472,7 +510,13 @@ def sample_ricap_params(
     """
     n = _check_batch_size_arg(batch_size)
     hgt, wid = _check_hw(height, width)
-    beta = check_positive("beta", beta)
+    return draw_ricap_params(n, hgt, wid, check_positive("beta", beta), generator)
+
+
+def draw_ricap_params(
+    n: int, hgt: int, wid: int, beta: float, generator: torch.Generator | None
+) -> RICAPParams:
+    """:func:`sample_ricap_params` for arguments the caller has already validated."""
     device = generator_device(generator)
     f_w, f_h = sample_beta_floats(beta, 2, generator)
     w = round(wid * f_w)  # Python's round is round-half-to-even, as torch.round
@@ -591,15 +635,21 @@ def ricap_batch(
             f"images have N={n}; draw them with the batch's own size"
         )
     y_soft = soft_targets(fn, y, n, num_classes)
-    dev = x.device
-    h, w = params.h, params.w
-    perms = params.perms.to(dev, non_blocking=True)
-    offsets = params.offsets.to(dev, non_blocking=True)
     if inplace and scratch is not None:
         _check_scratch(fn, x, scratch)
-        out = scratch
-    else:
-        out = torch.empty_like(x)
+    return apply_ricap(x, y_soft, params, inplace, scratch)
+
+
+def apply_ricap(
+    x: Tensor, y_soft: Tensor, params: RICAPParams, inplace: bool, scratch: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`ricap_batch` for validated inputs: float32 ``(N, K)`` targets, params drawn
+    for this batch, a ``scratch`` (or ``None``) that fits ``x``."""
+    n = x.shape[0]
+    h, w = params.h, params.w
+    perms = _on(params.perms, x.device)
+    offsets = _on(params.offsets, x.device)
+    out = scratch if inplace and scratch is not None else torch.empty_like(x)
     starts = [(0, 0), (0, w), (h, 0), (h, w)]
     patches = zip(params.patch_sizes(), starts, strict=True)
     _ricap_gather(x, perms, offsets, patches, out)
@@ -608,6 +658,6 @@ def ricap_batch(
     # sum_k weight_k * y[perms[k]]: one gather of the four shuffles, one weighted sum
     # (elementwise, not a matmul: no BLAS call, deterministic on every device)
     weights = torch.tensor(params.weights(), dtype=torch.float32).to(y_soft.device)
-    shuffled = y_soft.index_select(0, params.perms.to(y_soft.device).view(-1))
+    shuffled = y_soft.index_select(0, _on(params.perms, y_soft.device).view(-1))
     y_out = (shuffled.view(4, n, -1) * weights.view(4, 1, 1)).sum(0)
     return out, y_out

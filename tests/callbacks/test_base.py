@@ -231,6 +231,34 @@ def test_seeds_ranks_and_resume() -> None:
     assert cb3.state_dict()["counter"] == 0
 
 
+def test_batch_seeds_are_splitmix64_of_one_stream_key() -> None:
+    from lightning_tricks.callbacks.base import _splitmix64
+
+    # reference outputs of SplitMix64 (Vigna's splitmix64.c): from state 0, and the first
+    # two from state 1234567
+    golden = 0x9E3779B97F4A7C15
+    assert _splitmix64(0) == 0xE220A8397B1DCDAF
+    assert [_splitmix64(1234567), _splitmix64(1234567 + golden)] == [
+        6457827717110365317,
+        3203168211198807973,
+    ]
+    cb = AddNoise(seed=3)
+    cb.setup(fake_trainer([cb], rank=1), fake_module(), "fit")
+    seeds = [cb._next_generator().initial_seed() for _ in range(3)]
+    key = cb._stream_key
+    assert key is not None and key[0] == (3, 1)
+    assert seeds == [_splitmix64(key[1] + c) >> 1 for c in range(3)]
+    assert len(set(seeds)) == 3
+    # the key hashes the state_key: another instance of the class gets another stream
+    other = AddNoise(seed=3, p=0.5)
+    other.setup(fake_trainer([other], rank=1), fake_module(), "fit")
+    assert other._next_generator().initial_seed() != seeds[0]
+    # setup re-derives the key (hyperparameters may have changed between fits)
+    cb.p = 0.5
+    cb.setup(fake_trainer([cb], rank=1), fake_module(), "fit")
+    assert cb._next_generator().initial_seed() == other._generator.initial_seed()
+
+
 def test_global_seed_used_when_seed_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PL_GLOBAL_SEED", "11")
     cb = AddNoise()
