@@ -28,11 +28,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -290,6 +296,143 @@ def step_overhead(repeats: int) -> dict[str, float]:
     return medians(timeit(fns, x, y, repeats, mode="alternate"))
 
 
+# issue 3's goals: peer / ours must be at least this (Label smoothing has none)
+GOALS = {
+    ("MixUp (batch)", "torchvision v2 MixUp"): 1.0,
+    ("MixUp (batch)", "timm Mixup batch"): 1.0,
+    ("MixUp (elem)", "timm Mixup elem"): 3.0,
+    ("CutMix", "torchvision v2 CutMix"): 1.0,
+    ("CutMix", "timm Mixup cutmix"): 1.0,
+    ("RICAP", "article loop"): 2.0,
+    ("Cutout", "torchvision RandomErasing per image"): 5.0,
+    ("Cutout", "timm RandomErasing batch"): 1.0,
+    ("Random Erasing", "torchvision RandomErasing per image"): 5.0,
+    ("Random Erasing", "timm RandomErasing batch"): 1.0,
+}
+
+# glibc settings for --pin-malloc: per-call allocations below 32 MiB are served from (and
+# returned to) the heap instead of fresh mmap'd pages, whatever the process did before
+PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+
+
+def goal_text(trick: str, peer: str, ratio: float) -> str:
+    goal = GOALS.get((trick, peer))
+    if goal is None:
+        return "-"
+    return f"≥ {goal:g}" + ("" if ratio >= goal else " **below**")
+
+
+def measure(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """The benchmark's records, one per (threads, shape, trick, peer), then the step overhead."""
+    np.random.seed(0)
+    torch.manual_seed(0)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        warm_up_threads()
+        for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
+            reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
+            for name, peer, ours_ms, peer_ms, paired in trick_rows(
+                shape, reps, args.only, args.mode
+            ):
+                yield {
+                    "threads": threads,
+                    "shape": list(shape),
+                    "trick": name,
+                    "peer": peer,
+                    "ours_ms": ours_ms,
+                    "peer_ms": peer_ms,
+                    "paired": paired,
+                }
+        if args.only:
+            continue
+        med = step_overhead(args.step_repeats)
+        yield {
+            "threads": threads,
+            "step_ms": med["plain"] * 1e3,
+            "both_ms": med["both"] * 1e3,
+            "tricks_ms": (med["tricks"] - med["clone"]) * 1e3,
+            "direct_pct": (med["tricks"] - med["clone"]) / med["plain"] * 100,
+            "end_to_end_pct": (med["both"] - med["plain"]) / med["plain"] * 100,
+        }
+
+
+def print_step(rec: dict[str, Any], prefix: str = "") -> None:
+    print(
+        "\nAll batch tricks stacked (OneOf(MixUp, CutMix), RICAP, LabelSmoothing, Cutout, "
+        f"RandomErasing) on a cifar_resnet20 SGD step, (128, 3, 32, 32){prefix}: "
+        f"step {rec['step_ms']:.1f} ms, tricks alone {rec['tricks_ms']:.2f} ms "
+        f"(= {rec['direct_pct']:.2f}% of a step), step with tricks {rec['both_ms']:.1f} ms "
+        f"({rec['end_to_end_pct']:+.1f}%, noisier)\n"
+    )
+
+
+def run_here(args: argparse.Namespace) -> None:
+    """Measure in this process, printing each row as soon as it is measured."""
+    if args.emit_json:
+        for rec in measure(args):
+            print(json.dumps(rec), flush=True)
+        return
+    threads = None
+    for rec in measure(args):
+        if rec["threads"] != threads:
+            threads = rec["threads"]
+            print(f"## torch.get_num_threads() = {torch.get_num_threads()}\n")
+            print("| shape | trick | peer | ours ms | peer ms | peer / ours | paired | goal |")
+            print("|---|---|---|---:|---:|---:|---:|---|")
+        if "step_ms" in rec:
+            print_step(rec)
+            continue
+        print(
+            f"| {tuple(rec['shape'])} | {rec['trick']} | {rec['peer']} | {rec['ours_ms']:.3f} | "
+            f"{rec['peer_ms']:.3f} | {rec['peer_ms'] / rec['ours_ms']:.2f}x | "
+            f"{rec['paired']:.2f}x | {goal_text(rec['trick'], rec['peer'], rec['paired'])} |"
+        )
+
+
+def run_processes(args: argparse.Namespace, argv: list[str]) -> None:
+    """Run the measurement in ``--processes`` fresh processes, one after the other, and print
+    per row the medians over processes and the range of the paired ratio.
+
+    A peer's time can depend on the state of the process it runs in, not only on the
+    machine: glibc serves a batch-sized allocation from reused heap memory or from fresh
+    pages (a page fault each) depending on what was allocated and freed before, so the same
+    call can take 2x longer in one process than in the next. Several processes sample that.
+    """
+    env = dict(os.environ)
+    if args.pin_malloc:
+        env.update(PINNED_MALLOC)
+    child = [sys.executable, str(Path(__file__).resolve()), *argv, "--processes", "1"]
+    child += ["--emit-json"]
+    runs: list[list[dict[str, Any]]] = []
+    for k in range(args.processes):
+        out = subprocess.run(child, env=env, capture_output=True, text=True, check=True).stdout
+        runs.append([json.loads(line) for line in out.splitlines() if line.startswith("{")])
+        print(f"process {k + 1}/{args.processes} done", file=sys.stderr, flush=True)
+    n = len(runs)
+    for i, rec in enumerate(runs[0]):
+        recs = [run[i] for run in runs]
+        if i == 0 or rec["threads"] != runs[0][i - 1]["threads"]:
+            print(f"## torch.get_num_threads() = {rec['threads']}\n")
+            print(
+                f"| shape | trick | peer | ours ms | peer ms | paired, median of {n} | "
+                "paired, min | paired, max | goal |"
+            )
+            print("|---|---|---|---:|---:|---:|---:|---:|---|")
+        if "step_ms" in rec:
+            merged = {key: statistics.median(r[key] for r in recs) for key in rec}
+            print_step(merged, f", median of {n} processes")
+            continue
+        paired = [r["paired"] for r in recs]
+        med = statistics.median(paired)
+        print(
+            f"| {tuple(rec['shape'])} | {rec['trick']} | {rec['peer']} | "
+            f"{statistics.median(r['ours_ms'] for r in recs):.3f} | "
+            f"{statistics.median(r['peer_ms'] for r in recs):.3f} | {med:.2f}x | "
+            f"{min(paired):.2f}x | {max(paired):.2f}x | "
+            f"{goal_text(rec['trick'], rec['peer'], med)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=31)
@@ -302,42 +445,35 @@ def main() -> None:
     parser.add_argument(
         "--mode", choices=sorted(MODES), default="alternate", help="how calls are timed, see timeit"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="measure in this many fresh processes and print medians over them",
+    )
+    parser.add_argument(
+        "--pin-malloc",
+        action="store_true",
+        help="measure in child processes with glibc's mmap threshold pinned at 32 MiB, so "
+        "that every implementation's per-call allocations reuse heap memory (the peers' best "
+        "case)",
+    )
+    parser.add_argument("--emit-json", action="store_true", help=argparse.SUPPRESS)
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.step_repeats = 3, 2
-    np.random.seed(0)
-    torch.manual_seed(0)
-    print(
-        f"# batch_tricks benchmark, {datetime.date.today()}, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, {repeats_note(args)}\n"
-    )
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        warm_up_threads()
-        print(f"## torch.get_num_threads() = {torch.get_num_threads()}\n")
-        print("| shape | trick | peer | ours ms | peer ms | peer / ours | paired |")
-        print("|---|---|---|---:|---:|---:|---:|")
-        for shape in ((256, 3, 32, 32), (64, 3, 224, 224)):
-            reps = args.repeats if shape[-1] <= 32 else max(3, args.repeats // 3)
-            for name, peer, ours_ms, peer_ms, paired in trick_rows(
-                shape, reps, args.only, args.mode
-            ):
-                print(
-                    f"| {tuple(shape)} | {name} | {peer} | {ours_ms:.3f} | {peer_ms:.3f} | "
-                    f"{peer_ms / ours_ms:.2f}x | {paired:.2f}x |"
-                )
-        if args.only:
-            continue
-        med = step_overhead(args.step_repeats)
-        direct = (med["tricks"] - med["clone"]) / med["plain"] * 100
-        end_to_end = (med["both"] - med["plain"]) / med["plain"] * 100
+    if args.processes < 1:
+        parser.error(f"--processes must be >= 1, got {args.processes}")
+    if not args.emit_json:
         print(
-            "\nAll batch tricks stacked (OneOf(MixUp, CutMix), RICAP, LabelSmoothing, Cutout, "
-            "RandomErasing) on a cifar_resnet20 SGD step, (128, 3, 32, 32): "
-            f"step {med['plain'] * 1e3:.1f} ms, tricks alone "
-            f"{(med['tricks'] - med['clone']) * 1e3:.2f} ms (= {direct:.2f}% of a step), "
-            f"step with tricks {med['both'] * 1e3:.1f} ms ({end_to_end:+.1f}%, noisier)\n"
+            f"# batch_tricks benchmark, {datetime.date.today()}, torch {torch.__version__}, "
+            f"{platform.processor() or platform.machine()}, {repeats_note(args)}\n"
         )
+    if args.emit_json or (args.processes == 1 and not args.pin_malloc):
+        run_here(args)
+    else:
+        run_processes(args, [a for a in argv if a != "--pin-malloc"])
 
 
 def warm_up_threads(seconds: float = 0.5) -> None:
@@ -351,10 +487,15 @@ def warm_up_threads(seconds: float = 0.5) -> None:
 
 def repeats_note(args: argparse.Namespace) -> str:
     block = MODES[args.mode][0]
-    return (
+    note = (
         f"medians of {args.repeats} alternating repeats (224 px: {max(3, args.repeats // 3)}) "
         f"of {block} call(s) each, mode {args.mode!r}"
     )
+    if args.processes > 1:
+        note += f", in {args.processes} processes"
+    if args.pin_malloc:
+        note += ", glibc mmap threshold pinned (--pin-malloc)"
+    return note
 
 
 if __name__ == "__main__":
