@@ -183,11 +183,5 @@ def _log_gamma(alpha: float, uniform: _Uniforms) -> float:
             return math.log(d * v) + math.log(uniform()) / alpha
 
 
-def randint_below(high: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform integers in ``[0, high)`` elementwise (``high >= 1``), int64, vectorised."""
-    u = torch.rand(high.shape, dtype=torch.float64, device=high.device, generator=generator)
-    return (u * high).floor().long().clamp_(max=high - 1)
-
-
 def generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")

@@ -30,7 +30,6 @@ from ._batch import (
     check_probability,
     check_size,
     generator_device,
-    randint_below,
 )
 
 __all__ = [
@@ -158,6 +157,24 @@ def fill_boxes(
     return torch.where(mask, fill, x, out=out)
 
 
+def _draw_boxes(
+    generator: torch.Generator | None, uniforms: int, arithmetic: Any, *args: Any
+) -> tuple[Tensor, int]:
+    """Boxes and a fill-noise seed from one draw of ``uniforms + 1`` float64 uniforms.
+
+    ``arithmetic(uv, *args)`` turns the first ``uniforms`` into boxes; the last one gives the
+    seed. The arithmetic runs on the generator's device in torch, or in NumPy for a CPU
+    generator (for a few hundred numbers its per-call cost is several times lower than a
+    tensor op's); both give the same boxes.
+    """
+    device = generator_device(generator)
+    uv = torch.rand(uniforms + 1, dtype=torch.float64, device=device, generator=generator)
+    if device.type != "cpu":  # the arithmetic stays on the device
+        return arithmetic(uv[:-1], *args), int(float(uv[-1]) * 2**53)
+    array = uv.numpy()
+    return torch.from_numpy(arithmetic(array[:-1], *args)), int(float(array[-1]) * 2**53)
+
+
 # -------------------------------------------------------------------------------- Cutout
 @dataclass(frozen=True)
 class CutoutParams:
@@ -223,18 +240,43 @@ def draw_cutout_params(
     n: int, h: int, w: int, n_holes: int, length: int, p: float, generator: torch.Generator | None
 ) -> CutoutParams:
     """:func:`sample_cutout_params` for arguments the caller has already validated."""
-    device = generator_device(generator)
-    cy = randint_below(torch.full((n, n_holes), h, device=device), generator)
-    cx = randint_below(torch.full((n, n_holes), w, device=device), generator)
-    active = torch.rand((n, 1), generator=generator, device=device) < p
-    top = (cy - length // 2).clamp(0, h)
-    left = (cx - length // 2).clamp(0, w)
-    bottom = (cy - length // 2 + length).clamp(0, h)
-    right = (cx - length // 2 + length).clamp(0, w)
-    bottom = torch.where(active, bottom, top)
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
-    boxes = torch.stack([top, left, bottom, right], dim=2)
-    return CutoutParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+    # the centres (2, N, n_holes), then the gates (N,)
+    uniforms = n * (2 * n_holes + 1)
+    boxes, seed = _draw_boxes(generator, uniforms, _cutout_boxes, n, h, w, length, p)
+    return CutoutParams(boxes=boxes, height=h, width=w, noise_seed=seed)
+
+
+def _cutout_boxes(
+    uv: Tensor | np.ndarray, n: int, h: int, w: int, length: int, p: float
+) -> Tensor | np.ndarray:
+    """Cutout boxes ``(N, n_holes, 4)`` int64 from uniforms ``uv``, in NumPy or torch alike.
+
+    ``uv`` holds ``2 * N * n_holes`` centre uniforms (row, column) then ``N`` gates; the
+    result has the array type of ``uv``. The centre is ``min(floor(u * H), H - 1)`` (uniform
+    over the rows), the square spans ``[c - length // 2, c - length // 2 + length)`` clipped
+    to the image, and an image whose gate is ``>= p`` gets empty boxes.
+    """
+    is_np = isinstance(uv, np.ndarray)
+    xp: Any = np if is_np else torch
+    n_holes = (uv.shape[0] // n - 1) // 2
+    limit = [[[float(h)]], [[float(w)]]]
+    size = np.array(limit) if is_np else uv.new_tensor(limit)  # (2, 1, 1)
+    start = uv[: 2 * n * n_holes].reshape(2, n, n_holes) * size
+    xp.floor(start, out=start)
+    xp.minimum(start, size - 1.0, out=start)  # the centres
+    start -= length // 2
+    end = start + length
+    for edge in (start, end):  # clipped to [0, H] (rows), [0, W] (columns)
+        np.maximum(edge, 0.0, out=edge) if is_np else edge.clamp_(min=0.0)
+        xp.minimum(edge, size, out=edge)
+    end[0] -= start[0]  # erased rows: zero for images not cut
+    end[0] *= (uv[2 * n * n_holes :] < p)[:, None]
+    end[0] += start[0]
+    boxes = xp.empty((n, n_holes, 4), dtype=xp.int64, **({} if is_np else {"device": uv.device}))
+    # (2, N, n_holes) -> (N, n_holes, 2); float64 -> int64 truncates: exact for these integers
+    boxes[..., :2] = start.transpose(1, 2, 0) if is_np else start.permute(1, 2, 0)
+    boxes[..., 2:] = end.transpose(1, 2, 0) if is_np else end.permute(1, 2, 0)
+    return boxes
 
 
 def cutout_batch(
@@ -392,22 +434,10 @@ def draw_random_erasing_params(
     generator: torch.Generator | None,
 ) -> RandomErasingParams:
     """:func:`sample_random_erasing_params` for arguments the caller has already validated."""
-    device = generator_device(generator)
-    # one draw: the candidates (2, n, attempts), then (gate, top, left) (3, n), then the seed
-    # of the fill noise
-    uv = torch.rand(
-        n * (2 * attempts + 3) + 1, dtype=torch.float64, device=device, generator=generator
-    )
-    boxes: Tensor | np.ndarray
-    if device.type != "cpu":  # the arithmetic stays on the device
-        boxes = _erasing_boxes(uv[:-1], n, h, w, p, scale, ratio)
-        noise = float(uv[-1])
-    else:  # NumPy: its per-call cost is several times lower than a tensor op's
-        array = uv.numpy()
-        boxes = torch.from_numpy(_erasing_boxes(array[:-1], n, h, w, p, scale, ratio))
-        noise = float(array[-1])
-    noise_seed = int(noise * 2**53)
-    return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=noise_seed)
+    # the candidates (2, N, attempts), then (gate, top, left) (3, N)
+    uniforms = n * (2 * attempts + 3)
+    boxes, seed = _draw_boxes(generator, uniforms, _erasing_boxes, n, h, w, p, scale, ratio)
+    return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=seed)
 
 
 def _erasing_boxes(
@@ -425,35 +455,51 @@ def _erasing_boxes(
     (gate, top, left); the result has the array type of ``uv``. Every operation below has
     the same meaning in both libraries (IEEE float64, round half to even).
     """
-    xp: Any = np if isinstance(uv, np.ndarray) else torch
+    is_np = isinstance(uv, np.ndarray)
+    xp: Any = np if is_np else torch
     attempts = (uv.shape[0] // n - 3) // 2
     u = uv[: 2 * n * attempts].reshape(2, n, attempts)
     v = uv[2 * n * attempts :].reshape(3, n)
     (s_lo, s_hi), (r_lo, r_hi) = scale, ratio
     log_lo, log_hi = math.log(r_lo), math.log(r_hi)
-    area = (u[0] * (s_hi - s_lo) + s_lo) * (h * w)
-    aspect = xp.exp(u[1] * (log_hi - log_lo) + log_lo)
+    # Only ufuncs / tensor ops, written into existing arrays where possible: for a few hundred
+    # numbers the cost is the number of calls (NumPy's Python-level helpers such as stack,
+    # round and all cost several times a ufunc from cold caches).
+    area = u[0] * (s_hi - s_lo)
+    area += s_lo
+    area *= h * w
+    aspect = u[1] * (log_hi - log_lo)
+    aspect += log_lo
+    xp.exp(aspect, out=aspect)
     # candidate (height, width) of every attempt, (2, N, attempts), kept in float64 (exact
-    # integers) until the end: a few large ops rather than many small ones
-    size = xp.round(xp.sqrt(xp.stack([area * aspect, area / aspect])))
-    limit = [[h], [w]]
-    limit_t = np.array(limit, dtype=np.float64) if xp is np else uv.new_tensor(limit)
-    fits = (size < limit_t[:, :, None]).all(0)  # as torchvision: h < H and w < W
+    # integers) until the end
+    size = xp.empty((2, n, attempts), dtype=area.dtype, **({} if is_np else {"device": uv.device}))
+    xp.multiply(area, aspect, out=size[0])
+    xp.divide(area, aspect, out=size[1])
+    xp.sqrt(size, out=size)
+    (np.rint if is_np else torch.round)(size, out=size)  # both round half to even
+    fits = size[0] < h  # as torchvision: h < H and w < W
+    fits &= size[1] < w
     # the first fitting attempt (0 if none fits); torch's argmax takes no bool
-    first = fits.argmax(1) if xp is np else fits.byte().argmax(1)
-    rows = np.arange(n) if xp is np else torch.arange(n, device=uv.device)
-    erase = fits[rows, first] & (v[0] < p)
-    chosen = xp.where(erase, size[:, rows, first], 0.0)  # (2, N): erased height, width
+    first = fits.argmax(1) if is_np else fits.byte().argmax(1)
+    rows = np.arange(n) if is_np else torch.arange(n, device=uv.device)
+    erase = fits[rows, first]
+    erase &= v[0] < p
+    chosen = size[:, rows, first]  # (2, N): erased height, width (a copy) ...
+    chosen *= erase  # ... zero where nothing is erased (sizes are finite)
     # top / left uniform in [0, room], room = H - h (W - w); u < 1 but u * (room + 1) may
     # round up to room + 1, hence the minimum
-    room = limit_t - chosen
-    corner = xp.minimum(xp.floor(v[1:] * (room + 1)), room)
-    boxes = xp.stack([corner[0], corner[1], corner[0] + chosen[0], corner[1] + chosen[1]], 1)
-    return _int64(boxes)
-
-
-def _int64(a: Tensor | np.ndarray) -> Tensor | np.ndarray:
-    return a.astype(np.int64) if isinstance(a, np.ndarray) else a.long()
+    limit = [[float(h)], [float(w)]]
+    room = (np.array(limit) if is_np else uv.new_tensor(limit)) - chosen
+    corner = room + 1.0
+    corner *= v[1:]
+    xp.floor(corner, out=corner)
+    xp.minimum(corner, room, out=corner)
+    boxes = xp.empty((n, 4), dtype=xp.int64, **({} if is_np else {"device": uv.device}))
+    boxes[:, :2] = corner.T  # float64 -> int64 truncates: exact for these integers
+    corner += chosen
+    boxes[:, 2:] = corner.T
+    return boxes
 
 
 def random_erasing_batch(

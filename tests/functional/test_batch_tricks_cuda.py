@@ -134,6 +134,19 @@ def test_random_erasing_device_arithmetic_equals_cpu() -> None:
     assert params.boxes.cpu().tolist() == expected.tolist()
 
 
+def test_cutout_device_arithmetic_equals_cpu() -> None:
+    """Same for Cutout: the boxes drawn with a CUDA generator (torch arithmetic on the
+    device) are those the NumPy code gives for the same uniforms."""
+    n, n_holes = 64, 2
+    params = sample_cutout_params(n, 32, 32, n_holes, 16, 0.5, generator=_cuda_gen(4))
+    assert params.boxes.device.type == "cuda"
+    uv = torch.rand(
+        n * (2 * n_holes + 1) + 1, dtype=torch.float64, device="cuda", generator=_cuda_gen(4)
+    )
+    expected = erasing_module._cutout_boxes(uv[:-1].cpu().numpy(), n, 32, 32, 16, 0.5)
+    assert params.boxes.cpu().tolist() == expected.tolist()
+
+
 def test_all_batch_tricks_stacked_train_under_16_mixed_on_cuda(tmp_path: Path) -> None:
     model = TinyClassifier(record_batches=True)
     callbacks = [

@@ -171,6 +171,42 @@ def test_random_erasing_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
         assert nonempty(in_numpy.tolist()) == nonempty(expected)
 
 
+def naive_cutout_boxes(uv, n, n_holes, h, w, length, p) -> list[list[list[int]]]:
+    """Cutout boxes from the same uniforms, one image and one hole at a time."""
+    centres = uv[: 2 * n * n_holes].view(2, n, n_holes).tolist()
+    gates = uv[2 * n * n_holes :].tolist()
+    boxes = []
+    for i in range(n):
+        holes = []
+        for k in range(n_holes):
+            cy = min(math.floor(centres[0][i][k] * h), h - 1)
+            cx = min(math.floor(centres[1][i][k] * w), w - 1)
+            top, left = min(max(cy - length // 2, 0), h), min(max(cx - length // 2, 0), w)
+            bottom = min(max(cy - length // 2 + length, 0), h)
+            right = min(max(cx - length // 2 + length, 0), w)
+            holes.append([top, left, bottom if gates[i] < p else top, right])
+        boxes.append(holes)
+    return boxes
+
+
+def test_cutout_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
+    """As for Random Erasing: the NumPy (CPU generator) and torch (accelerator) versions of
+    the Cutout box arithmetic agree with each other and with a per-image, per-hole loop."""
+    for seed in range(200):
+        n, n_holes = 1 + seed % 7, 1 + seed % 3
+        h, w = 1 + (seed * 7) % 50, 1 + (seed * 13) % 50
+        length, p = 1 + (seed * 5) % 40, (0.0, 0.5, 1.0)[seed % 3]
+        uv = torch.rand(n * (2 * n_holes + 1) + 1, dtype=torch.float64, generator=gen(seed))
+        expected = naive_cutout_boxes(uv[:-1], n, n_holes, h, w, length, p)
+        in_torch = erasing_module._cutout_boxes(uv[:-1], n, h, w, length, p)
+        in_numpy = erasing_module._cutout_boxes(uv[:-1].numpy(), n, h, w, length, p)
+        assert in_torch.dtype == torch.int64 and in_numpy.dtype == "int64"
+        assert in_torch.tolist() == in_numpy.tolist() == expected
+        params = sample_cutout_params(n, h, w, n_holes, length, p, gen(seed))
+        assert params.boxes.dtype == torch.int64 and params.boxes.tolist() == expected
+        assert params.noise_seed == int(float(uv[-1]) * 2**53)
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 2**31),
