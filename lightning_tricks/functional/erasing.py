@@ -175,6 +175,22 @@ def _draw_boxes(
     return torch.from_numpy(arithmetic(array[:-1], *args)), int(float(array[-1]) * 2**53)
 
 
+def _empty(like: Tensor | np.ndarray, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialised array of the library (and device) of ``like``."""
+    if isinstance(like, np.ndarray):
+        return np.empty(shape, dtype=dtype)
+    return torch.empty(shape, dtype=dtype, device=like.device)
+
+
+def _constant(like: Tensor | np.ndarray, values: list) -> Any:
+    """``values`` as a float64 array of the library (and device) of ``like``."""
+    return (
+        np.array(values, dtype=np.float64)
+        if isinstance(like, np.ndarray)
+        else like.new_tensor(values)
+    )
+
+
 # -------------------------------------------------------------------------------- Cutout
 @dataclass(frozen=True)
 class CutoutParams:
@@ -260,7 +276,7 @@ def _cutout_boxes(
     xp: Any = np if is_np else torch
     n_holes = (uv.shape[0] // n - 1) // 2
     limit = [[[float(h)]], [[float(w)]]]
-    size = np.array(limit) if is_np else uv.new_tensor(limit)  # (2, 1, 1)
+    size = _constant(uv, limit)  # (2, 1, 1)
     start = uv[: 2 * n * n_holes].reshape(2, n, n_holes) * size
     xp.floor(start, out=start)
     xp.minimum(start, size - 1.0, out=start)  # the centres
@@ -272,7 +288,7 @@ def _cutout_boxes(
     end[0] -= start[0]  # erased rows: zero for images not cut
     end[0] *= (uv[2 * n * n_holes :] < p)[:, None]
     end[0] += start[0]
-    boxes = xp.empty((n, n_holes, 4), dtype=xp.int64, **({} if is_np else {"device": uv.device}))
+    boxes = _empty(uv, (n, n_holes, 4), xp.int64)
     # (2, N, n_holes) -> (N, n_holes, 2); float64 -> int64 truncates: exact for these integers
     boxes[..., :2] = start.transpose(1, 2, 0) if is_np else start.permute(1, 2, 0)
     boxes[..., 2:] = end.transpose(1, 2, 0) if is_np else end.permute(1, 2, 0)
@@ -473,7 +489,7 @@ def _erasing_boxes(
     xp.exp(aspect, out=aspect)
     # candidate (height, width) of every attempt, (2, N, attempts), kept in float64 (exact
     # integers) until the end
-    size = xp.empty((2, n, attempts), dtype=area.dtype, **({} if is_np else {"device": uv.device}))
+    size = _empty(uv, (2, n, attempts), area.dtype)
     xp.multiply(area, aspect, out=size[0])
     xp.divide(area, aspect, out=size[1])
     xp.sqrt(size, out=size)
@@ -490,12 +506,12 @@ def _erasing_boxes(
     # top / left uniform in [0, room], room = H - h (W - w); u < 1 but u * (room + 1) may
     # round up to room + 1, hence the minimum
     limit = [[float(h)], [float(w)]]
-    room = (np.array(limit) if is_np else uv.new_tensor(limit)) - chosen
+    room = _constant(uv, limit) - chosen
     corner = room + 1.0
     corner *= v[1:]
     xp.floor(corner, out=corner)
     xp.minimum(corner, room, out=corner)
-    boxes = xp.empty((n, 4), dtype=xp.int64, **({} if is_np else {"device": uv.device}))
+    boxes = _empty(uv, (n, 4), xp.int64)
     boxes[:, :2] = corner.T  # float64 -> int64 truncates: exact for these integers
     corner += chosen
     boxes[:, 2:] = corner.T
