@@ -164,7 +164,7 @@ class BatchTrick(Callback):
         self._counter = 0
         self._max_epochs: int | None = None
         self._generator: torch.Generator | None = None
-        self._scratch: Tensor | None = None
+        self._scratch: tuple[Tensor, tuple[Any, ...], int] | None = None
         self._one_hot_table: Tensor | None = None
         self._stream_key: tuple[tuple[int, int], int] | None = None
 
@@ -374,17 +374,14 @@ class BatchTrick(Callback):
         reusing one buffer avoids a batch-sized allocation per step (on CPU, fresh large
         allocations also cost page faults). Its content is overwritten by every user.
         """
-        s = self._scratch
-        if (
-            s is None
-            or s.shape != x.shape
-            or s.dtype != x.dtype
-            or s.device != x.device
-            or s.stride() != x.stride()
-            or s.data_ptr() == x.data_ptr()
-        ):
-            s = self._scratch = torch.empty_like(x)
-        return s
+        # the buffer is kept with its (shape, dtype, device, strides) and address, so that a
+        # batch is checked against it with five calls on ``x`` (this runs on every step)
+        key = (x.shape, x.dtype, x.device, x.stride())
+        kept = self._scratch
+        if kept is None or kept[1] != key or kept[2] == x.data_ptr():
+            buffer = torch.empty_like(x)
+            kept = self._scratch = (buffer, key, buffer.data_ptr())
+        return kept[0]
 
     # ------------------------------------------------------------------ internals
     def _resolve_seed(self) -> int:

@@ -103,6 +103,14 @@ def _on(t: Tensor, device: torch.device) -> Tensor:
     return t if t.device == device else t.to(device, non_blocking=True)
 
 
+def _on_both(perm: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """``perm`` on the device of ``x`` and on that of ``y`` (three device reads when all
+    three are on one device, the usual case: this runs on every training step)."""
+    device = perm.device
+    on_x = perm if x.device == device else perm.to(x.device, non_blocking=True)
+    return on_x, perm if y.device == device else perm.to(y.device)
+
+
 # --------------------------------------------------------------------------------- MixUp
 @dataclass(frozen=True)
 class MixUpParams:
@@ -227,10 +235,9 @@ def apply_mixup(
 ) -> tuple[Tensor, Tensor]:
     """:func:`mixup_batch` for validated inputs: float32 ``(N, K)`` targets, params drawn
     for this batch, a ``scratch`` (or ``None``) that fits ``x``."""
-    perm = _on(params.perm, x.device)
+    perm, perm_y = _on_both(params.perm, x, y_soft)
     partners = _gather(x, perm, scratch)
     out = x if inplace else torch.empty_like(x)
-    perm_y = _on(perm, y_soft.device)
     lam: float | Tensor = params.lam
     if isinstance(lam, Tensor):
         torch.lerp(
@@ -414,8 +421,7 @@ def apply_cutmix(
     for this batch, a ``scratch`` (or ``None``) that fits ``x``."""
     n = x.shape[0]
     boxes = params.boxes
-    perm = _on(params.perm, x.device)
-    perm_y = _on(perm, y_soft.device)
+    perm, perm_y = _on_both(params.perm, x, y_soft)
     if boxes.shape[0] == 1:
         top, left, bottom, right = (int(v) for v in boxes[0].tolist())
         lam = 1.0 - (bottom - top) * (right - left) / (params.height * params.width)

@@ -259,6 +259,23 @@ def test_batch_seeds_are_splitmix64_of_one_stream_key() -> None:
     assert cb._next_generator().initial_seed() == other._generator.initial_seed()
 
 
+def test_scratch_like_is_kept_per_layout_and_never_the_batch_itself() -> None:
+    cb = AddNoise()
+    x = torch.zeros(4, 3, 8, 8)
+    s = cb.scratch_like(x)
+    assert s.shape == x.shape and s.dtype == x.dtype and s.data_ptr() != x.data_ptr()
+    assert cb.scratch_like(torch.ones(4, 3, 8, 8)) is s  # reused from batch to batch
+    assert cb.scratch_like(torch.zeros(5, 3, 8, 8)) is not s  # another shape
+    s = cb.scratch_like(x)
+    assert cb.scratch_like(x.half()) is not s  # another dtype
+    last = cb.scratch_like(x.to(memory_format=torch.channels_last))  # another layout
+    assert last.stride() == x.to(memory_format=torch.channels_last).stride()
+    assert cb.scratch_like(last) is not last  # handed its own buffer: a new one
+    # a strided view: the buffer (dense) differs in strides from the batch, yet is kept
+    view, other_view = torch.zeros(4, 3, 8, 16)[..., ::2], torch.ones(4, 3, 8, 16)[..., ::2]
+    assert cb.scratch_like(view) is cb.scratch_like(other_view)
+
+
 def test_global_seed_used_when_seed_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PL_GLOBAL_SEED", "11")
     cb = AddNoise()
