@@ -1,7 +1,7 @@
 """Batch tricks on CPU: ours next to the peer implementation of the same trick (issue 3).
 
 Run: ``.venv/bin/python benchmarks/batch_tricks.py [--repeats N] [--quick] [--only NAME]
-[--threads 1 2] [--mode alternate|cold|steady]``
+[--threads 1 2] [--mode alternate|cold|steady] [--processes K] [--pin-malloc]``
 
 For shapes (256, 3, 32, 32) and (64, 3, 224, 224) float32, each trick runs side by side with
 its peer in one process, on the same batch, alternating ours / peer (``--mode`` also times
@@ -9,7 +9,10 @@ every call from cold caches, as in a training loop, or in short runs of one impl
 see :func:`timeit`), first with ``torch.set_num_threads(1)`` then 2. Printed: median ms per
 batch, the ratio of the medians peer / ours (> 1 means ours is faster) and the paired ratio
 (median over repeats of peer / ours within one repeat, which cancels slow spells of a shared
-machine). Peers:
+machine); a goal column marks the rows below issue 3's goal. ``--processes K`` repeats the
+whole measurement in K fresh processes and prints medians over them (a peer's time depends on
+its process's allocator state, see :func:`run_processes`); ``--pin-malloc`` runs them with
+glibc's mmap threshold pinned, the peers' best case. Peers:
 
 * MixUp (batch): torchvision v2 ``MixUp`` and timm ``Mixup(mode="batch")``;
 * MixUp (elem): timm ``Mixup(mode="elem")``;
