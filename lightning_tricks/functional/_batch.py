@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_int  # noqa: F401  (re-exported for the functionals)
+from .._checks import check_int
 from .targets import one_hot
 
 
@@ -26,6 +26,11 @@ def check_probability(name: str, value: Any) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1], got {value!r}")
     return float(value)
+
+
+def check_hw(height: object, width: object) -> tuple[int, int]:
+    """Validate an image size: two integers ``>= 1``."""
+    return check_int("height", height, 1), check_int("width", width, 1)
 
 
 def check_mode(value: Any) -> str:

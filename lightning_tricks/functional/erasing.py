@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ._batch import (
     check_batch_size,
+    check_hw,
     check_images,
     check_int,
     check_probability,
@@ -43,10 +44,6 @@ __all__ = [
 
 FillValue = float | Sequence[float] | Literal["random"]
 _Y = TypeVar("_Y", Tensor, None)
-
-
-def _check_hw(height: object, width: object) -> tuple[int, int]:
-    return check_int("height", height, 1), check_int("width", width, 1)
 
 
 def check_fill_value(value: object) -> FillValue:
@@ -245,7 +242,7 @@ def sample_cutout_params(
         torch.Size([2, 2, 4])
     """
     n = check_int("batch_size", batch_size, 1)
-    h, w = _check_hw(height, width)
+    h, w = check_hw(height, width)
     n_holes = check_int("n_holes", n_holes, 1)
     length = check_int("length", length, 1)
     p = check_probability("p", p)
@@ -431,7 +428,7 @@ def sample_random_erasing_params(
         torch.Size([4, 4])
     """
     n = check_int("batch_size", batch_size, 1)
-    h, w = _check_hw(height, width)
+    h, w = check_hw(height, width)
     p = check_probability("p", p)
     scale = check_scale(scale)
     ratio = check_ratio(ratio)

@@ -27,7 +27,9 @@ import torch
 from torch import Tensor
 
 from ._batch import (
+    check_hw,
     check_images,
+    check_int,
     check_mode,
     check_positive,
     check_size,
@@ -51,23 +53,6 @@ __all__ = [
 ]
 
 MixMode = Literal["batch", "elem"]
-
-
-def _check_batch_size_arg(batch_size: object) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"`batch_size` must be an integer, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
-    return batch_size
-
-
-def _check_hw(height: object, width: object) -> tuple[int, int]:
-    for name, v in (("height", height), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"`{name}` must be an integer, got {type(v).__name__}")
-        if v < 1:
-            raise ValueError(f"`{name}` must be >= 1, got {v}")
-    return int(height), int(width)  # type: ignore[arg-type]
 
 
 def _check_perm(fn: str, perm: Tensor, n: int) -> None:
@@ -155,7 +140,7 @@ def sample_mixup_params(
         >>> 0.0 <= params.lam <= 1.0, sorted(params.perm.tolist())
         (True, [0, 1, 2, 3])
     """
-    n = _check_batch_size_arg(batch_size)
+    n = check_int("batch_size", batch_size, 1)
     alpha = check_positive("alpha", alpha)
     return draw_mixup_params(n, alpha, check_mode(mode), generator)
 
@@ -310,8 +295,8 @@ def sample_cutmix_params(
         >>> params.boxes.shape, bool((params.lam() >= 0).all())
         (torch.Size([8, 4]), True)
     """
-    n = _check_batch_size_arg(batch_size)
-    h, w = _check_hw(height, width)
+    n = check_int("batch_size", batch_size, 1)
+    h, w = check_hw(height, width)
     alpha = check_positive("alpha", alpha)
     return draw_cutmix_params(n, h, w, alpha, check_mode(mode), generator)
 
@@ -514,8 +499,8 @@ def sample_ricap_params(
         >>> round(sum(params.weights()), 6), params.offsets.shape
         (1.0, torch.Size([4, 4, 2]))
     """
-    n = _check_batch_size_arg(batch_size)
-    hgt, wid = _check_hw(height, width)
+    n = check_int("batch_size", batch_size, 1)
+    hgt, wid = check_hw(height, width)
     return draw_ricap_params(n, hgt, wid, check_positive("beta", beta), generator)
 
 

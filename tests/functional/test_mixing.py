@@ -383,6 +383,10 @@ def test_errors() -> None:
         sample_ricap_params(2, 0, 8)
     with pytest.raises(ValueError, match=r"`beta` must be > 0, got 0\.0"):
         sample_ricap_params(2, 8, 8, beta=0.0)
+    with pytest.raises(TypeError, match=r"`batch_size` must be an integer, got float 2\.5"):
+        sample_mixup_params(2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="`width` must be an integer, got bool True"):
+        sample_cutmix_params(4, 8, True)
 
 
 def test_params_are_frozen_and_global_generator_works() -> None:
