@@ -516,18 +516,33 @@ def draw_ricap_params(
     for k in range(4):
         torch.randperm(n, generator=generator, device=device, out=perms[k])
     # crop corners (row, col) of the four patches: uniform integers in [0, count), where
-    # count is the number of valid corners along that axis: a uniform 62-bit integer modulo
-    # count (bias below count / 2**62), two tensor ops for all 8 * N corners
+    # count is the number of valid corners along that axis, as floor(u * count) for float64
+    # uniforms u (three tensor ops for all 8 * N corners, of kinds this call runs anyway)
     counts = [
         [hgt - h + 1, wid - w + 1],
         [hgt - h + 1, w + 1],
         [h + 1, wid - w + 1],
         [h + 1, w + 1],
     ]
-    count = torch.tensor(counts, device=device).view(4, 1, 2)
-    offsets = torch.randint(0, 2**62, (4, n, 2), device=device, generator=generator)
-    offsets.remainder_(count)
+    scale = torch.tensor(_below(counts), dtype=torch.float64, device=device).view(4, 1, 2)
+    u = torch.rand((4, n, 2), dtype=torch.float64, device=device, generator=generator)
+    offsets = u.mul_(scale).long()  # u * scale >= 0: the conversion truncates = floors
     return RICAPParams(h=h, w=w, perms=perms, offsets=offsets, height=hgt, width=wid)
+
+
+def _below(counts: list[list[int]]) -> list[list[float]]:
+    """Each count ``c`` as the largest float64 below it, ``c' = c * (1 - 2**-52)``: then
+    ``floor(u * c') <= c - 1`` for every ``u <= 1``, whichever sampler made ``u``.
+
+    Why: ``c * 2**-52`` is at least the spacing of float64 just below ``c``, so the rounded
+    ``c'`` is strictly below ``c``; ``u * c' <= c'`` rounds to at most ``c'`` (rounding is
+    monotonic and ``c'`` is a float64). The values differ from ``floor(u * c)`` only for
+    ``u`` within about ``2**-52`` of an integer step: no measurable bias. The CPU sampler
+    gives ``u <= 1 - 2**-53``, for which ``floor(u * c)`` would do too; the scaled count
+    keeps the bound for a sampler whose ``u`` comes closer to 1 (another device), where
+    ``u * c`` can round up to ``c``.
+    """
+    return [[c * (1.0 - 2.0**-52) for c in row] for row in counts]
 
 
 def _ricap_gather(
@@ -646,9 +661,13 @@ def apply_ricap(
     _ricap_gather(x, perms, offsets, patches, out)
     if inplace:
         out = x.copy_(out)
-    # sum_k weight_k * y[perms[k]]: one gather of the four shuffles, one weighted sum
-    # (elementwise, not a matmul: no BLAS call, deterministic on every device)
-    weights = torch.tensor(params.weights(), dtype=torch.float32).to(y_soft.device)
-    shuffled = y_soft.index_select(0, _on(params.perms, y_soft.device).view(-1))
-    y_out = (shuffled.view(4, n, -1) * weights.view(4, 1, 1)).sum(0)
+    # sum_k weight_k * y[perms[k]]: one gather of the four shuffles, then a chain of
+    # multiply-adds with the weights as Python floats (elementwise, not a matmul: no BLAS
+    # call, deterministic on every device; no weights tensor to copy to the device; and on
+    # CPU the same kernels as the rest of the call, cheaper from cold caches than a sum)
+    w0, w1, w2, w3 = params.weights()
+    s0, s1, s2, s3 = y_soft.index_select(0, _on(params.perms, y_soft.device).view(-1)).view(
+        4, n, -1
+    )
+    y_out = s0.mul(w0).add_(s1, alpha=w1).add_(s2, alpha=w2).add_(s3, alpha=w3)
     return out, y_out

@@ -273,6 +273,21 @@ def test_ricap_crop_positions_differ_per_sample() -> None:
     assert params.offsets[0].unique(dim=0).shape[0] > 10
 
 
+def test_ricap_corner_scale_keeps_floor_below_count() -> None:
+    """``floor(u * c')`` with the scaled counts stays in [0, c - 1] even for ``u`` at or next
+    to 1 (where ``floor(u * c)`` reaches ``c``), and equals ``floor(u * c)`` off the steps."""
+    counts = list(range(1, 2**16 + 1)) + [2**k + d for k in range(17, 50) for d in (-1, 0, 1)]
+    c = torch.tensor(counts, dtype=torch.float64)
+    scaled = torch.tensor(mixing_module._below([counts])[0], dtype=torch.float64)
+    assert bool((scaled < c).all())
+    for u in (1.0, 1 - 2**-54, 1 - 2**-53, 1 - 2**-40):
+        assert bool(((u * scaled).long() <= c.long() - 1).all()), u
+    assert bool(((1 - 2**-54) * c).long().eq(c.long()).any())  # unscaled, it can reach c
+    u = torch.rand(len(counts), dtype=torch.float64, generator=gen(2))
+    same = (u * scaled).long() == (u * c).long()
+    assert int(same.sum()) == len(counts)
+
+
 # ------------------------------------------------------------------ contract checks
 CASES = [
     ("mixup", lambda n, g: sample_mixup_params(n, 0.5, "elem", g), mixup_batch),
