@@ -524,14 +524,14 @@ def draw_ricap_params(
         [h + 1, wid - w + 1],
         [h + 1, w + 1],
     ]
-    scale = torch.tensor(_below(counts), dtype=torch.float64, device=device).view(4, 1, 2)
+    scale = torch.tensor(_just_below(counts), dtype=torch.float64, device=device).view(4, 1, 2)
     u = torch.rand((4, n, 2), dtype=torch.float64, device=device, generator=generator)
     offsets = u.mul_(scale).long()  # u * scale >= 0: the conversion truncates = floors
     return RICAPParams(h=h, w=w, perms=perms, offsets=offsets, height=hgt, width=wid)
 
 
-def _below(counts: list[list[int]]) -> list[list[float]]:
-    """Each count ``c`` as the largest float64 below it, ``c' = c * (1 - 2**-52)``: then
+def _just_below(counts: list[list[int]]) -> list[list[float]]:
+    """Each count ``c`` scaled to just below itself, ``c' = c * (1 - 2**-52)``: then
     ``floor(u * c') <= c - 1`` for every ``u <= 1``, whichever sampler made ``u``.
 
     Why: ``c * 2**-52`` is at least the spacing of float64 just below ``c``, so the rounded
