@@ -518,7 +518,7 @@ def draw_ricap_params(
         torch.randperm(n, generator=generator, device=device, out=perms[k])
     # crop corners (row, col) of the four patches: uniform integers in [0, count), where
     # count is the number of valid corners along that axis, as floor(u * count) for float64
-    # uniforms u (three tensor ops for all 8 * N corners, of kinds this call runs anyway)
+    # uniforms u (four tensor ops for all 8 * N corners, mostly of kinds the call runs anyway)
     counts = [
         [hgt - h + 1, wid - w + 1],
         [hgt - h + 1, w + 1],
