@@ -34,9 +34,10 @@ class BatchCropFlip(BatchTrick):
             so 0 is the mean colour), ``"edge"`` or ``"symmetric"``. Default ``"reflect"``.
         flip_p: probability of a horizontal flip per sample, in [0, 1]. Default 0.5.
         fill: value of ``"constant"`` padding. Default 0.
-        p: probability that a batch is augmented at all, in [0, 1]. Default 1.
+        p: probability that a batch is augmented at all (**per batch**), in [0, 1]. Default 1.
         **kwargs: ``start_epoch``, ``stop_epoch``, ``off_last_epochs``, ``input_key``,
-            ``target_key``, ``seed`` of :class:`BatchTrick`.
+            ``target_key``, ``seed`` of :class:`BatchTrick` (the result is always a new
+            tensor, so ``inplace`` has no effect).
 
     Raises:
         TypeError / ValueError: for arguments of the wrong type or out of range.
@@ -58,7 +59,7 @@ class BatchCropFlip(BatchTrick):
         p: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(p, **kwargs)
+        super().__init__(**kwargs)
         if isinstance(padding, bool) or not isinstance(padding, int):
             raise TypeError(f"`padding` must be an integer >= 0, got {type(padding).__name__}")
         if padding < 0:
@@ -78,20 +79,16 @@ class BatchCropFlip(BatchTrick):
         self.padding_mode = padding_mode
         self.flip_p = float(flip_p)
         self.fill = float(fill)
-
-    @override
-    def hparams_for_key(self) -> dict[str, Any]:
-        return {
-            "padding": self.padding,
-            "padding_mode": self.padding_mode,
-            "flip_p": self.flip_p,
-            **super().hparams_for_key(),
-        }
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"`p` must be a float in [0, 1], got {p!r}")
+        self.p = float(p)
 
     @override
     def apply_batch(
-        self, x: Tensor, y: Tensor, generator: torch.Generator
+        self, x: Tensor, y: Tensor, generator: torch.Generator, inplace: bool
     ) -> tuple[Tensor, Tensor]:
+        if not self.coin(self.p, generator):
+            return x, y
         params = sample_crop_flip_params(
             x.shape[0], self.padding, self.flip_p, generator, device=x.device
         )

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..functional.targets import MixedTargets, hard_targets
+
 __all__ = ["format_label", "main", "render_grid"]
 
 _SAFE_TRAINER = [
@@ -178,6 +180,8 @@ def main(argv: list[str]) -> int:
     mean = getattr(dm, "mean", None) if normalized else None
     std = getattr(dm, "std", None) if normalized else None
     images = _display_images(x, mean, std)
+    if isinstance(y, MixedTargets):  # caption the mixture, not only the hard labels
+        y = y.to_dense(num_classes or int(hard_targets(y).max()) + 1)
     captions = [format_label(t) for t in y]
     user = getattr(dm, "user_train_transforms", None)
     steps = [type(user).__name__] if user is not None else []

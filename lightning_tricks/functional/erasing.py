@@ -1,15 +1,14 @@
 """Erasing batch tricks: Cutout and Random Erasing, per-sample rectangles, vectorised.
 
 Same split as :mod:`lightning_tricks.functional.mixing`: ``sample_*_params(...)`` draws the
-rectangles (on the generator's device, CPU by default) and ``*_batch(x, y, params, value)``
-is deterministic. On accelerators it is one broadcast-mask fill over the batch (no loop, no
-sync). On CPU, for images of 32x32 pixels and more, each rectangle is filled through a
-slice instead: a memset of the erased pixels only, which is several times faster there than
-any formulation touching every pixel (see ``benchmarks/batch_tricks.py``). Labels are not
-changed: ``y`` is returned as it came (it may be ``None``).
+rectangles (in torch, on the generator's device, CPU by default) and
+``*_batch(x, y, params, value)`` is deterministic: one broadcast-mask fill over the batch,
+no loop over samples, no host-device sync. Labels are not changed: ``y`` is returned as it
+came (it may be ``None``).
 
 Boxes are int64 ``(top, left, bottom, right)``, half-open, inside the image; an empty box
-(``bottom == top``) means "nothing erased" for that sample.
+(``bottom == top``) means "nothing erased" for that sample. The probability ``p`` of both
+tricks is **per image**, as in the Cutout and Random Erasing papers.
 """
 
 from __future__ import annotations
@@ -17,21 +16,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ._batch import (
-    check_batch_size,
+    check_boxes,
+    check_generator,
     check_hw,
     check_images,
+    check_inplace,
     check_int,
+    check_params,
     check_probability,
     check_size,
-    generator_device,
+    device_of,
 )
+from .mixing import box_mask
 
 __all__ = [
     "CutoutParams",
@@ -47,7 +49,7 @@ _Y = TypeVar("_Y", Tensor, None)
 
 
 def check_fill_value(value: object) -> FillValue:
-    """Validate a fill ``value``: a float, a per-channel sequence of floats, or ``"random"``."""
+    """Validate a fill ``value``: a finite float, per-channel finite floats, or ``"random"``."""
     if isinstance(value, str):
         if value != "random":
             raise ValueError(
@@ -74,118 +76,28 @@ def check_fill_value(value: object) -> FillValue:
     )
 
 
-def _box_mask(boxes: Tensor, height: int, width: int, device: torch.device) -> Tensor:
-    """Boolean ``(N, 1, H, W)`` mask of the union of ``boxes`` ``(N, B, 4)``."""
-    rows = torch.arange(height, device=device)
-    cols = torch.arange(width, device=device)
-    in_rows = (rows >= boxes[..., 0:1]) & (rows < boxes[..., 2:3])  # (N, B, H)
-    in_cols = (cols >= boxes[..., 1:2]) & (cols < boxes[..., 3:4])  # (N, B, W)
-    if boxes.shape[1] == 1:
-        mask = in_rows[:, 0, :, None] & in_cols[:, 0, None, :]
-    else:
-        mask = (in_rows[..., :, None] & in_cols[..., None, :]).any(dim=1)
-    return mask.unsqueeze(1)
-
-
-# On CPU, filling each rectangle through a slice is a memset over the erased pixels only,
-# while any vectorised formulation touches every pixel of the batch (a broadcast mask) or
-# computes an index per erased pixel. Measured on CPU (benchmarks/batch_tricks.py), slicing
-# wins from 32x32 images up (~1.5 us per rectangle), the mask below that. On every other device
-# the mask is used: one kernel, no loop, no host-device sync.
-_SLICE_MIN_PIXELS = 32 * 32
-
-
-def _fill_value(x: Tensor, value: FillValue) -> Tensor | None:
-    """The fill as a tensor broadcastable to ``(C, h, w)``; ``None`` for ``"random"``."""
-    if isinstance(value, float):
-        return x.new_full((), value)
+def _fill(fn: str, x: Tensor, boxes: Tensor, value: FillValue, seed: int, inplace: bool) -> Tensor:
+    """Fill the union of ``boxes`` ``(N, M, 4)`` of every image with ``value``."""
+    value = check_fill_value(value)
+    inplace = check_inplace(fn, x, inplace)
+    mask = box_mask(boxes.to(x.device), x.shape[2], x.shape[3])  # (N, 1, H, W)
     if value == "random":
-        return None
-    vals = tuple(value)  # type: ignore[arg-type]
-    if len(vals) not in (1, x.shape[1]):
-        raise ValueError(
-            f"`value` has {len(vals)} per-channel entries but the images have "
-            f"C={x.shape[1]} channels; give 1 or C values"
-        )
-    return torch.tensor(vals, dtype=x.dtype).to(x.device, non_blocking=True).view(-1, 1, 1)
-
-
-def fill_boxes(
-    x: Tensor, boxes: Tensor, value: FillValue, noise_seed: int, inplace: bool
-) -> Tensor:
-    """Fill the union of ``boxes`` ``(N, B, 4)`` of every image; memory format kept.
-
-    The kernel of :func:`cutout_batch` and :func:`random_erasing_batch`, for validated
-    inputs (float images, boxes drawn for them, a checked ``value``).
-    """
-    h, w = x.shape[2], x.shape[3]
-    if x.device.type == "cpu" and h * w >= _SLICE_MIN_PIXELS:
-        scalar = value if isinstance(value, float) else None  # fill_ is the fastest path
-        fill = None if scalar is not None else _fill_value(x, value)
-        out = x if inplace else x.clone()
-        gen = torch.Generator().manual_seed(noise_seed) if value == "random" else None
-        # each rectangle as one ``as_strided`` view of its image (cheaper than slicing)
-        s_n, s_c, s_h, s_w = out.stride()
-        per_image = boxes.shape[1]
-        corners = boxes.reshape(-1, 4).cpu().numpy().tolist()  # NumPy's tolist is cheaper
-        for flat, (top, left, bottom, right) in enumerate(corners):
-            if bottom > top and right > left:
-                region = out.as_strided(
-                    (x.shape[1], bottom - top, right - left),
-                    (s_c, s_h, s_w),
-                    out.storage_offset() + (flat // per_image) * s_n + top * s_h + left * s_w,
-                )
-                if scalar is not None:
-                    region.fill_(scalar)
-                elif fill is None:
-                    shape = (x.shape[1], bottom - top, right - left)
-                    region.copy_(torch.randn(shape, generator=gen))
-                else:
-                    region.copy_(fill)
-        return out
-    fill = _fill_value(x, value)
-    mask = _box_mask(boxes.to(x.device, non_blocking=True), h, w, x.device)
-    if fill is None:
-        gen = torch.Generator(device=x.device).manual_seed(noise_seed)
-        fill = torch.empty_like(x).normal_(generator=gen)
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        fill = torch.empty_like(x).normal_(generator=generator)
+    elif isinstance(value, float):
+        fill = x.new_full((), value)
     else:
-        fill = fill.unsqueeze(0)
-    out = x if inplace else torch.empty_like(x)
-    return torch.where(mask, fill, x, out=out)
+        if len(value) not in (1, x.shape[1]):
+            raise ValueError(
+                f"`value` has {len(value)} per-channel entries but the images have "
+                f"C={x.shape[1]} channels; give 1 or C values"
+            )
+        fill = torch.tensor(value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return torch.where(mask, fill, x, out=x if inplace else torch.empty_like(x))
 
 
-def _draw_boxes(
-    generator: torch.Generator | None, uniforms: int, arithmetic: Any, *args: Any
-) -> tuple[Tensor, int]:
-    """Boxes and a fill-noise seed from one draw of ``uniforms + 1`` float64 uniforms.
-
-    ``arithmetic(uv, *args)`` turns the first ``uniforms`` into boxes; the last one gives the
-    seed. The arithmetic runs on the generator's device in torch, or in NumPy for a CPU
-    generator (for a few hundred numbers its per-call cost is several times lower than a
-    tensor op's); both give the same boxes.
-    """
-    device = generator_device(generator)
-    uv = torch.rand(uniforms + 1, dtype=torch.float64, device=device, generator=generator)
-    if device.type != "cpu":  # the arithmetic stays on the device
-        return arithmetic(uv[:-1], *args), int(float(uv[-1]) * 2**53)
-    array = uv.numpy()
-    return torch.from_numpy(arithmetic(array[:-1], *args)), int(float(array[-1]) * 2**53)
-
-
-def _empty(like: Tensor | np.ndarray, shape: tuple[int, ...], dtype: Any) -> Any:
-    """An uninitialised array of the library (and device) of ``like``."""
-    if isinstance(like, np.ndarray):
-        return np.empty(shape, dtype=dtype)
-    return torch.empty(shape, dtype=dtype, device=like.device)
-
-
-def _constant(like: Tensor | np.ndarray, values: list) -> Any:
-    """``values`` as a float64 array of the library (and device) of ``like``."""
-    return (
-        np.array(values, dtype=np.float64)
-        if isinstance(like, np.ndarray)
-        else like.new_tensor(values)
-    )
+def _noise_seed(generator: torch.Generator | None, device: torch.device) -> int:
+    return int(torch.randint(2**62, (), generator=generator, device=device))
 
 
 # -------------------------------------------------------------------------------- Cutout
@@ -194,16 +106,22 @@ class CutoutParams:
     """Randomness of one Cutout call.
 
     Attributes:
-        boxes: int64 ``(N, n_holes, 4)`` boxes ``(top, left, bottom, right)``, clipped.
+        boxes: int64 ``(N, n_holes, 4)`` boxes ``(top, left, bottom, right)``, inside the image.
         height: H.
         width: W.
         noise_seed: seed of the fill noise when ``value="random"``.
+
+    Raises:
+        TypeError / ValueError: malformed boxes or boxes outside the image.
     """
 
     boxes: Tensor
     height: int
     width: int
     noise_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_boxes("CutoutParams", self.boxes, *check_hw(self.height, self.width), 3)
 
 
 def sample_cutout_params(
@@ -228,7 +146,8 @@ def sample_cutout_params(
         width: W, >= 1.
         n_holes: squares per image, >= 1. Default 1.
         length: side of each square in pixels, >= 1. Default 16 (the paper's CIFAR-10 value).
-        p: probability that a given image is cut, in [0, 1]. Default 1.0 (the paper).
+        p: probability that a given image is cut (per image), in [0, 1]. Default 1.0 (the
+            paper cuts every image).
         generator: source of randomness; ``None`` uses the global CPU generator.
 
     Raises:
@@ -246,50 +165,17 @@ def sample_cutout_params(
     n_holes = check_int("n_holes", n_holes, 1)
     length = check_int("length", length, 1)
     p = check_probability("p", p)
-    return draw_cutout_params(n, h, w, n_holes, length, p, generator)
-
-
-def draw_cutout_params(
-    n: int, h: int, w: int, n_holes: int, length: int, p: float, generator: torch.Generator | None
-) -> CutoutParams:
-    """:func:`sample_cutout_params` for arguments the caller has already validated."""
-    # the centres (2, N, n_holes), then the gates (N,)
-    uniforms = n * (2 * n_holes + 1)
-    boxes, seed = _draw_boxes(generator, uniforms, _cutout_boxes, n, h, w, length, p)
-    return CutoutParams(boxes=boxes, height=h, width=w, noise_seed=seed)
-
-
-def _cutout_boxes(
-    uv: Tensor | np.ndarray, n: int, h: int, w: int, length: int, p: float
-) -> Tensor | np.ndarray:
-    """Cutout boxes ``(N, n_holes, 4)`` int64 from uniforms ``uv``, in NumPy or torch alike.
-
-    ``uv`` holds ``2 * N * n_holes`` centre uniforms (row, column) then ``N`` gates; the
-    result has the array type of ``uv``. The centre is ``min(floor(u * H), H - 1)`` (uniform
-    over the rows), the square spans ``[c - length // 2, c - length // 2 + length)`` clipped
-    to the image, and an image whose gate is ``>= p`` gets empty boxes.
-    """
-    is_np = isinstance(uv, np.ndarray)
-    xp: Any = np if is_np else torch
-    n_holes = (uv.shape[0] // n - 1) // 2
-    limit = [[[float(h)]], [[float(w)]]]
-    size = _constant(uv, limit)  # (2, 1, 1)
-    start = uv[: 2 * n * n_holes].reshape(2, n, n_holes) * size
-    xp.floor(start, out=start)
-    xp.minimum(start, size - 1.0, out=start)  # the centres
-    start -= length // 2
-    end = start + length
-    for edge in (start, end):  # clipped to [0, H] (rows), [0, W] (columns)
-        np.maximum(edge, 0.0, out=edge) if is_np else edge.clamp_(min=0.0)
-        xp.minimum(edge, size, out=edge)
-    end[0] -= start[0]  # erased rows: zero for images not cut
-    end[0] *= (uv[2 * n * n_holes :] < p)[:, None]
-    end[0] += start[0]
-    boxes = _empty(uv, (n, n_holes, 4), xp.int64)
-    # (2, N, n_holes) -> (N, n_holes, 2); float64 -> int64 truncates: exact for these integers
-    boxes[..., :2] = start.transpose(1, 2, 0) if is_np else start.permute(1, 2, 0)
-    boxes[..., 2:] = end.transpose(1, 2, 0) if is_np else end.permute(1, 2, 0)
-    return boxes
+    generator = check_generator(generator)
+    device = device_of(generator)
+    u = torch.rand((2, n, n_holes), dtype=torch.float64, device=device, generator=generator)
+    cut = torch.rand((n, 1), device=device, generator=generator) < p
+    size = torch.tensor([h, w], device=device).view(2, 1, 1)
+    centre = torch.minimum((u * size).long(), size - 1)
+    start = (centre - length // 2).clamp_(min=0)
+    end = torch.minimum(centre - length // 2 + length, size).clamp_(min=0)
+    end[0] = torch.where(cut, end[0], start[0])  # an image that is not cut: empty boxes
+    boxes = torch.cat([start, end]).permute(1, 2, 0).contiguous()
+    return CutoutParams(boxes=boxes, height=h, width=w, noise_seed=_noise_seed(generator, device))
 
 
 def cutout_batch(
@@ -306,13 +192,14 @@ def cutout_batch(
         params: from :func:`sample_cutout_params` for this batch size and image size.
         value: fill: a float (default 0.0), one float per channel, or ``"random"`` (standard
             normal noise per pixel, seeded by ``params.noise_seed``).
-        inplace: write into ``x`` instead of a copy. Default ``False``.
+        inplace: write into ``x`` instead of a copy (refused for a view or for images that
+            require grad). Default ``False``.
 
     Returns:
         ``(x_cut, y)`` with ``x_cut`` like ``x`` (``x`` itself when ``inplace``).
 
     Raises:
-        TypeError: non-float images or a bad ``value``.
+        TypeError: non-float images, a bad ``value``, ``params`` of another type.
         ValueError: wrong rank, params drawn for another batch / image size, bad ``value``.
 
     Example::
@@ -324,15 +211,9 @@ def cutout_batch(
     """
     fn = "cutout_batch"
     check_images(fn, x)
-    value = check_fill_value(value)
-    check_size(fn, x, params.height, params.width)
-    boxes = params.boxes
-    if boxes.ndim != 3 or boxes.shape[2] != 4:
-        raise ValueError(
-            f"`{fn}`: `boxes` must have shape (N, n_holes, 4), got {tuple(boxes.shape)}"
-        )
-    check_batch_size(fn, x, boxes.shape[0], "batch_size")
-    return fill_boxes(x, boxes, value, params.noise_seed, inplace), y
+    check_params(fn, params, CutoutParams)
+    check_size(fn, x, params.boxes.shape[0], params.height, params.width)
+    return _fill(fn, x, params.boxes, value, params.noise_seed, inplace), y
 
 
 # ------------------------------------------------------------------------ Random Erasing
@@ -346,12 +227,18 @@ class RandomErasingParams:
         height: H.
         width: W.
         noise_seed: seed of the fill noise when ``value="random"``.
+
+    Raises:
+        TypeError / ValueError: malformed boxes or boxes outside the image.
     """
 
     boxes: Tensor
     height: int
     width: int
     noise_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_boxes("RandomErasingParams", self.boxes, *check_hw(self.height, self.width), 2)
 
 
 def _check_pair(name: str, value: object) -> tuple[float, float]:
@@ -363,13 +250,15 @@ def _check_pair(name: str, value: object) -> tuple[float, float]:
     ):
         raise TypeError(f"`{name}` must be a pair of floats (min, max), got {value!r}")
     lo, hi = float(value[0]), float(value[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"`{name}` values must be finite, got {value!r}")
     if lo > hi:
         raise ValueError(f"`{name}` must be (min, max) with min <= max, got {value!r}")
     return lo, hi
 
 
 def check_scale(scale: object) -> tuple[float, float]:
-    """Validate Random Erasing's ``scale``: 0 <= min <= max <= 1."""
+    """Validate Random Erasing's ``scale``: finite, 0 <= min <= max <= 1."""
     lo, hi = _check_pair("scale", scale)
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"`scale` values must be in [0, 1], got {scale!r}")
@@ -377,10 +266,10 @@ def check_scale(scale: object) -> tuple[float, float]:
 
 
 def check_ratio(ratio: object) -> tuple[float, float]:
-    """Validate Random Erasing's ``ratio``: 0 < min <= max."""
+    """Validate Random Erasing's ``ratio``: finite, 0 < min <= max."""
     lo, hi = _check_pair("ratio", ratio)
-    if lo <= 0.0 or not math.isfinite(hi):
-        raise ValueError(f"`ratio` values must be > 0 and finite, got {ratio!r}")
+    if lo <= 0.0:
+        raise ValueError(f"`ratio` values must be > 0, got {ratio!r}")
     return lo, hi
 
 
@@ -401,19 +290,17 @@ def sample_random_erasing_params(
     once (area fraction uniform in ``scale``, aspect ratio log-uniform in ``ratio``,
     ``h = round(sqrt(area * ratio))``, ``w = round(sqrt(area / ratio))``); the first one that
     fits (``h < H`` and ``w < W``, as in torchvision) is placed uniformly inside the image.
-    Images with no fitting candidate are left as they are. All uniforms come from one call on
-    the generator; the arithmetic on them is vectorised over all candidates, on the
-    generator's device in torch, or in NumPy for a CPU generator (cheaper per call than tensor
-    ops on a few hundred numbers); both give the same boxes.
+    Images with no fitting candidate are left as they are.
 
     Args:
         batch_size: N, >= 1.
         height: H, >= 1.
         width: W, >= 1.
-        p: probability that a given image is erased, in [0, 1]. Default 0.5 (the paper).
+        p: probability that a given image is erased (per image), in [0, 1]. Default 0.5 (the
+            paper).
         scale: (min, max) erased fraction of the image area, 0 <= min <= max <= 1.
             Default (0.02, 0.4) (the paper).
-        ratio: (min, max) aspect ratio h / w, 0 < min <= max. Default (0.3, 1 / 0.3).
+        ratio: (min, max) aspect ratio h / w, 0 < min <= max, finite. Default (0.3, 1 / 0.3).
         attempts: candidates per image, >= 1. Default 10 (torchvision).
         generator: source of randomness; ``None`` uses the global CPU generator.
 
@@ -430,89 +317,25 @@ def sample_random_erasing_params(
     n = check_int("batch_size", batch_size, 1)
     h, w = check_hw(height, width)
     p = check_probability("p", p)
-    scale = check_scale(scale)
-    ratio = check_ratio(ratio)
+    (s_lo, s_hi), (r_lo, r_hi) = check_scale(scale), check_ratio(ratio)
     attempts = check_int("attempts", attempts, 1)
-    return draw_random_erasing_params(n, h, w, p, scale, ratio, attempts, generator)
-
-
-def draw_random_erasing_params(
-    n: int,
-    h: int,
-    w: int,
-    p: float,
-    scale: tuple[float, float],
-    ratio: tuple[float, float],
-    attempts: int,
-    generator: torch.Generator | None,
-) -> RandomErasingParams:
-    """:func:`sample_random_erasing_params` for arguments the caller has already validated."""
-    # the candidates (2, N, attempts), then (gate, top, left) (3, N)
-    uniforms = n * (2 * attempts + 3)
-    boxes, seed = _draw_boxes(generator, uniforms, _erasing_boxes, n, h, w, p, scale, ratio)
+    generator = check_generator(generator)
+    device = device_of(generator)
+    u = torch.rand((2, n, attempts), dtype=torch.float64, device=device, generator=generator)
+    v = torch.rand((3, n), dtype=torch.float64, device=device, generator=generator)
+    area = (u[0] * (s_hi - s_lo) + s_lo) * (h * w)
+    aspect = torch.exp(u[1] * (math.log(r_hi) - math.log(r_lo)) + math.log(r_lo))
+    size = torch.stack([area * aspect, area / aspect]).sqrt().round()  # (2, N, attempts)
+    fits = (size[0] < h) & (size[1] < w)  # as torchvision
+    first = fits.byte().argmax(1)  # the first fitting attempt (0 if none fits)
+    rows = torch.arange(n, device=device)
+    erase = fits[rows, first] & (v[0] < p)
+    chosen = size[:, rows, first] * erase  # (2, N): erased height, width; zero if not erased
+    room = torch.tensor([[h], [w]], dtype=torch.float64, device=device) - chosen
+    corner = torch.minimum(torch.floor((room + 1) * v[1:]), room)  # uniform in [0, room]
+    boxes = torch.cat([corner, corner + chosen]).T.long().contiguous()
+    seed = _noise_seed(generator, device)
     return RandomErasingParams(boxes=boxes, height=h, width=w, noise_seed=seed)
-
-
-def _erasing_boxes(
-    uv: Tensor | np.ndarray,
-    n: int,
-    h: int,
-    w: int,
-    p: float,
-    scale: tuple[float, float],
-    ratio: tuple[float, float],
-) -> Tensor | np.ndarray:
-    """Random Erasing boxes ``(N, 4)`` int64 from uniforms ``uv``, in NumPy or torch alike.
-
-    ``uv`` holds ``2 * N * attempts`` candidate uniforms (area, log-aspect) then ``3 * N``
-    (gate, top, left); the result has the array type of ``uv``. Every operation below has
-    the same meaning in both libraries (IEEE float64, round half to even).
-    """
-    is_np = isinstance(uv, np.ndarray)
-    xp: Any = np if is_np else torch
-    attempts = (uv.shape[0] // n - 3) // 2
-    u = uv[: 2 * n * attempts].reshape(2, n, attempts)
-    v = uv[2 * n * attempts :].reshape(3, n)
-    (s_lo, s_hi), (r_lo, r_hi) = scale, ratio
-    log_lo, log_hi = math.log(r_lo), math.log(r_hi)
-    # Only ufuncs / tensor ops, written into existing arrays where possible: for a few hundred
-    # numbers the cost is the number of calls (NumPy's Python-level helpers such as stack,
-    # round and all cost several times a ufunc from cold caches).
-    area = u[0] * (s_hi - s_lo)
-    area += s_lo
-    area *= h * w
-    aspect = u[1] * (log_hi - log_lo)
-    aspect += log_lo
-    xp.exp(aspect, out=aspect)
-    # candidate (height, width) of every attempt, (2, N, attempts), kept in float64 (exact
-    # integers) until the end
-    size = _empty(uv, (2, n, attempts), area.dtype)
-    xp.multiply(area, aspect, out=size[0])
-    xp.divide(area, aspect, out=size[1])
-    xp.sqrt(size, out=size)
-    (np.rint if is_np else torch.round)(size, out=size)  # both round half to even
-    fits = size[0] < h  # as torchvision: h < H and w < W
-    fits &= size[1] < w
-    # the first fitting attempt (0 if none fits); torch's argmax takes no bool
-    first = fits.argmax(1) if is_np else fits.byte().argmax(1)
-    rows = np.arange(n) if is_np else torch.arange(n, device=uv.device)
-    erase = fits[rows, first]
-    erase &= v[0] < p
-    chosen = size[:, rows, first]  # (2, N): erased height, width (a copy) ...
-    chosen *= erase  # ... zero where nothing is erased (sizes are finite)
-    # top / left uniform in [0, room], room = H - h (W - w); u < 1 but u * (room + 1) may
-    # round up to room + 1, hence the minimum
-    limit = [[float(h)], [float(w)]]
-    room = _constant(uv, limit) - chosen
-    corner = room + 1.0
-    corner *= v[1:]
-    xp.floor(corner, out=corner)
-    xp.minimum(corner, room, out=corner)
-    boxes = _empty(uv, (n, 4), xp.int64)
-    boxes[:, :2] = corner.T  # float64 -> int64 truncates: exact for these integers
-    corner += chosen
-    boxes[:, 2:] = corner.T
-    return boxes
 
 
 def random_erasing_batch(
@@ -533,13 +356,14 @@ def random_erasing_batch(
         value: fill: a float (default 0.0, torchvision's default), one float per channel
             (e.g. the data-set mean, as in the paper), or ``"random"`` (standard normal noise
             per pixel, seeded by ``params.noise_seed``).
-        inplace: write into ``x`` instead of a copy. Default ``False``.
+        inplace: write into ``x`` instead of a copy (refused for a view or for images that
+            require grad). Default ``False``.
 
     Returns:
         ``(x_erased, y)`` with ``x_erased`` like ``x`` (``x`` itself when ``inplace``).
 
     Raises:
-        TypeError: non-float images or a bad ``value``.
+        TypeError: non-float images, a bad ``value``, ``params`` of another type.
         ValueError: wrong rank, params drawn for another batch / image size, bad ``value``.
 
     Example::
@@ -551,10 +375,6 @@ def random_erasing_batch(
     """
     fn = "random_erasing_batch"
     check_images(fn, x)
-    value = check_fill_value(value)
-    check_size(fn, x, params.height, params.width)
-    boxes = params.boxes
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"`{fn}`: `boxes` must have shape (N, 4), got {tuple(boxes.shape)}")
-    check_batch_size(fn, x, boxes.shape[0], "batch_size")
-    return fill_boxes(x, boxes.unsqueeze(1), value, params.noise_seed, inplace), y
+    check_params(fn, params, RandomErasingParams)
+    check_size(fn, x, params.boxes.shape[0], params.height, params.width)
+    return _fill(fn, x, params.boxes.unsqueeze(1), value, params.noise_seed, inplace), y

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_tricks.functional import MixedTargets
+
 
 class TinyClassifier(pl.LightningModule):
     """conv → BN → ReLU → pool → linear; ``training_step`` is ``F.cross_entropy(self(x), y)``.
@@ -52,8 +54,9 @@ class TinyClassifier(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = self._xy(batch)
-        if self.record_batches:
-            self.seen.append((x.detach().cpu().clone(), y.detach().cpu().clone()))
+        if self.record_batches:  # mixed targets are recorded as their (N, K) probabilities
+            kept = y.to_dense(self.num_classes) if isinstance(y, MixedTargets) else y
+            self.seen.append((x.detach().cpu().clone(), kept.detach().cpu().clone()))
         self.lrs.append(float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         loss = F.cross_entropy(self(x), y)
         self.log("train/loss", loss)

@@ -112,15 +112,8 @@ def test_all_stacked_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_all_stacked_bf16_mixed_dict_batches(tmp_path: Path) -> None:
-    callbacks = []
-    for cls, kwargs in REGISTRY:
-        kwargs = copy.deepcopy(kwargs)
-        if issubclass(cls, BatchTrick):
-            kwargs.update(input_key="image", target_key="label")
-        if cls is OneOf:
-            for trick in kwargs["tricks"]:
-                trick.input_key, trick.target_key = "image", "label"
-        callbacks.append(cls(**kwargs))
+    # the batch tricks find the "image" / "label" keys of the dict batches by themselves
+    callbacks = [cls(**copy.deepcopy(kwargs)) for cls, kwargs in REGISTRY]
     model = _model()
     trainer = fit(
         model,
