@@ -1,330 +1,274 @@
-"""Unit tests of the shared batch-trick base class (layouts, gate, window, seeds, state)."""
+"""Unit tests of the batch-trick base class: layouts and keys, window, seeds and resume,
+state keys, in-place policy, the label contract (mixed / dense) and its warnings."""
 
 from __future__ import annotations
 
 import pickle
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-from lightning_tricks.callbacks import BatchTrick
+from lightning_tricks.callbacks import BatchTrick, LabelSmoothing, MixUp
+from lightning_tricks.functional import MixedTargets, mix_targets
 
 
 class AddNoise(BatchTrick):
-    """Keeps labels: adds generator noise to the images."""
+    """Keeps labels: adds generator noise to the images (a new tensor, or in place)."""
 
     def apply_batch(
-        self, x: Tensor, y: Tensor, generator: torch.Generator
+        self, x: Tensor, y: Tensor, generator: torch.Generator, inplace: bool
     ) -> tuple[Tensor, Tensor]:
-        noise = torch.rand(x.shape[0], generator=generator).to(x.device, x.dtype)
-        return x + noise.view(-1, 1, 1, 1), y
+        noise = torch.rand(x.shape[0], generator=generator).to(x.device, x.dtype).view(-1, 1, 1, 1)
+        return (x.add_(noise) if inplace else x + noise), y
 
 
-class Flatten(BatchTrick):
-    """Changes labels: returns the soft targets it received, unchanged."""
+class Swap(BatchTrick):
+    """Changes labels: mixes each sample half-and-half with the next one."""
 
     changes_labels = True
     mixes_labels = True
 
     def apply_batch(
-        self, x: Tensor, y: Tensor, generator: torch.Generator
+        self, x: Tensor, y: Tensor, generator: torch.Generator, inplace: bool
     ) -> tuple[Tensor, Tensor]:
-        return x, y
+        perm = torch.roll(torch.arange(x.shape[0]), 1)
+        return x, mix_targets(y, [(None, 0.5), (perm, 0.5)])
 
 
-def fake_trainer(callbacks: list[Any], rank: int = 0, max_epochs: int | None = 10) -> Any:
+def fake_trainer(
+    callbacks: list[Any], rank: int = 0, max_epochs: int | None = 10, **kw: Any
+) -> Any:
     return SimpleNamespace(
-        global_rank=rank, max_epochs=max_epochs, current_epoch=0, global_step=0, callbacks=callbacks
+        global_rank=rank,
+        max_epochs=max_epochs,
+        current_epoch=kw.get("epoch", 0),
+        global_step=0,
+        callbacks=callbacks,
+        lightning_module=kw.get("module", nn.Linear(1, 1)),
+        datamodule=kw.get("datamodule"),
     )
-
-
-def fake_module(**attrs: Any) -> Any:
-    return SimpleNamespace(**attrs)
-
-
-def list_batch(n: int = 4, k: int = 3) -> list[Tensor]:
-    return [torch.zeros(n, 2, 4, 4), torch.arange(n) % k]
 
 
 def run(cb: BatchTrick, batch: Any, trainer: Any = None, module: Any = None) -> Any:
     trainer = trainer or fake_trainer([cb])
+    module = module if module is not None else nn.Linear(1, 1)
     if cb._base_seed is None:
         cb.setup(trainer, module, "fit")
-    cb.on_train_batch_start(trainer, module or fake_module(), batch, 0)
+    cb.on_train_batch_start(trainer, module, batch, 0)
     return batch
 
 
-def test_list_batch_rewritten_in_place_and_index_targets_kept() -> None:
+def list_batch(n: int = 4) -> list[Tensor]:
+    return [torch.zeros(n, 2, 4, 4), torch.arange(n) % 3]
+
+
+def test_list_batch_gets_a_new_image_tensor_and_keeps_index_targets() -> None:
     batch = list_batch()
-    y0 = batch[1].clone()
+    x, y = batch
     run(AddNoise(seed=0), batch)
-    assert batch[0].abs().sum() > 0
-    assert torch.equal(batch[1], y0) and batch[1].dtype == torch.int64
+    assert batch[0] is not x and torch.equal(x, torch.zeros_like(x))  # the loader's tensor
+    assert (batch[0] > 0).all() and batch[1] is y
+    run(Swap(seed=0), batch)
+    assert isinstance(batch[1], MixedTargets) and batch[1].tolist() == [0, 1, 2, 0]
 
 
-def test_dict_batch_with_keys() -> None:
-    batch = {"image": torch.zeros(3, 1, 2, 2), "label": torch.tensor([0, 1, 2]), "id": 7}
-    run(Flatten(input_key="image", target_key="label", num_classes=3), batch)
-    assert batch["label"].shape == (3, 3) and batch["label"].dtype == torch.float32
-    assert torch.equal(batch["label"], torch.eye(3)) and batch["id"] == 7
+def test_inplace_is_opt_in_and_refused_for_views_and_grad() -> None:
+    batch = list_batch()
+    x = batch[0]
+    run(AddNoise(seed=0, inplace=True), batch)
+    assert batch[0] is x and (x > 0).all()
+    for images in (torch.zeros(1, 2, 4, 4).expand(4, 2, 4, 4), torch.zeros(4, 2, 4, 4)[:, :1]):
+        batch = [images, torch.arange(4)]
+        with pytest.warns(UserWarning, match="view of another tensor or require grad"):
+            run(AddNoise(seed=0, inplace=True), batch)
+        assert batch[0] is not images and torch.equal(images, torch.zeros_like(images))
+    images = torch.zeros(4, 2, 4, 4, requires_grad=True)
+    batch = [images, torch.arange(4)]
+    with pytest.warns(UserWarning, match="require grad"):
+        run(AddNoise(seed=0, inplace=True), batch)
+    batch[0].sum().backward()
+    assert images.grad is not None and torch.equal(images.grad, torch.ones_like(images))
 
 
-def test_tuple_and_tensor_batches_are_rejected() -> None:
-    with pytest.raises(TypeError, match=r"list batch.*dict batch.*got a tuple"):
-        run(AddNoise(), (torch.zeros(2, 1, 2, 2), torch.tensor([0, 1])))
-    with pytest.raises(TypeError, match="got a Tensor"):
-        run(AddNoise(), torch.zeros(2, 1, 2, 2))
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (("image", "label"), ("image", "label")),
+        (("pixel_values", "labels"), ("pixel_values", "labels")),
+        (("images", "targets"), ("images", "targets")),
+        (("x", "y"), ("x", "y")),
+    ],
+)
+def test_dict_batch_keys_found_without_arguments(keys: tuple, expected: tuple) -> None:
+    batch = {keys[0]: torch.zeros(4, 2, 4, 4), keys[1]: torch.arange(4), "meta": "kept"}
+    run(Swap(seed=0), batch)
+    assert isinstance(batch[expected[1]], MixedTargets) and batch["meta"] == "kept"
 
 
-def test_key_errors() -> None:
-    with pytest.raises(TypeError, match="`input_key`='image' is a str"):
-        run(AddNoise(input_key="image", target_key="label"), list_batch())
-    with pytest.raises(KeyError, match="`target_key`='y' is not a key"):
-        run(AddNoise(input_key="x", target_key="y"), {"x": torch.zeros(1, 1, 2, 2)})
-    with pytest.raises(ValueError, match="`target_key`=5 is out of range"):
-        run(AddNoise(target_key=5), list_batch())
+def test_explicit_keys_and_clear_key_errors() -> None:
+    batch = {"img": torch.zeros(4, 2, 4, 4), "cls": torch.arange(4)}
+    run(Swap(input_key="img", target_key="cls", seed=0), batch)
+    assert isinstance(batch["cls"], MixedTargets)
+    with pytest.raises(KeyError, match=r"no images found in the dict batch.*pass `input_key=`"):
+        run(Swap(seed=0), {"img": torch.zeros(4, 2, 4, 4), "label": torch.arange(4)})
+    with pytest.raises(KeyError, match=r"no targets found.*\['cls', 'image'\].*`target_key=`"):
+        run(Swap(seed=0), {"image": torch.zeros(4, 2, 4, 4), "cls": torch.arange(4)})
+    with pytest.raises(TypeError, match="got a list batch but `input_key`='image' is a str"):
+        run(Swap(input_key="image", seed=0), list_batch())
+    with pytest.raises(ValueError, match="`target_key`=5 is out of range for a list batch"):
+        run(Swap(target_key=5, seed=0), list_batch())
+    with pytest.raises(TypeError, match=r"needs a list batch.*got a tuple.*list\(default_collate"):
+        run(Swap(seed=0), tuple(list_batch()))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"p": 1.5}, ValueError, r"`p` must be in \[0, 1\], got 1.5"),
-        ({"p": "1"}, TypeError, "`p` must be a float"),
-        ({"p": True}, TypeError, "`p` must be a float"),
         ({"start_epoch": -1}, ValueError, "`start_epoch` must be >= 0, got -1"),
+        ({"start_epoch": 1.5}, TypeError, "`start_epoch` must be an integer, got float"),
         ({"start_epoch": 2, "stop_epoch": 2}, ValueError, "`stop_epoch` must be > `start_epoch`"),
-        ({"stop_epoch": 1.5}, TypeError, "`stop_epoch` must be an integer or None"),
         ({"off_last_epochs": -2}, ValueError, "`off_last_epochs` must be >= 0, got -2"),
-        ({"num_classes": 0}, ValueError, "`num_classes` must be >= 1, got 0"),
-        ({"input_key": 1.0}, TypeError, "`input_key` must be an int"),
-        ({"input_key": 1, "target_key": 1}, ValueError, "must differ"),
-        ({"seed": -1}, ValueError, "`seed` must be >= 0"),
+        ({"input_key": 1.0}, TypeError, "`input_key` must be an int .* got float"),
+        ({"input_key": "a", "target_key": "a"}, ValueError, "must differ, both are 'a'"),
+        ({"seed": -1}, ValueError, "`seed` must be >= 0, got -1"),
+        ({"seed": 1.0}, TypeError, "`seed` must be an integer or None"),
+        ({"inplace": 1}, TypeError, "`inplace` must be a bool, got int 1"),
+        ({"targets": "soft"}, ValueError, "`targets` must be 'mixed' or 'dense', got 'soft'"),
+        ({"num_classes": 0}, ValueError, "`num_classes` must be an integer >= 1, got 0"),
     ],
 )
-def test_init_validation(kwargs: dict[str, Any], error: type, match: str) -> None:
+def test_init_validation(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        AddNoise(**kwargs)
+        Swap(**kwargs)
 
 
-def test_image_and_target_validation() -> None:
-    cb = Flatten(num_classes=3)
-    with pytest.raises(TypeError, match=r"floating-point images.*got dtype torch.uint8"):
-        cb.transform_batch(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"shape \(N, C, H, W\), got shape \(2, 2, 2\)"):
-        cb.transform_batch(torch.zeros(2, 2, 2), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"N=2 images, got shape \(3,\)"):
-        cb.transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1, 2]))
-    with pytest.raises(TypeError, match=r"integer dtype, got dtype torch\.float32"):
-        cb.transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match="target class 3 is out of range"):
-        cb.transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match="4 columns but num_classes=3"):
-        cb.transform_batch(torch.zeros(2, 1, 2, 2), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match=r"needs the number of classes.*Flatten\(num_classes=K\)"):
-        Flatten().transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]))
-    # multi-hot integer targets become float32, probabilities keep their values
-    _, y = Flatten().transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([[1, 1], [0, 1]]))
-    assert y.dtype == torch.float32 and y.tolist() == [[1.0, 1.0], [0.0, 1.0]]
+def test_label_arguments_refused_on_tricks_that_keep_labels() -> None:
+    with pytest.raises(ValueError, match="`AddNoise` does not change labels: `targets` and"):
+        AddNoise(targets="dense")
+    with pytest.raises(ValueError, match="does not change labels"):
+        AddNoise(num_classes=3)
 
 
-def test_num_classes_resolution_order() -> None:
-    batch = list_batch(k=3)
-    run(Flatten(), batch, module=fake_module(num_classes=5))
-    assert batch[1].shape == (4, 5)
-    batch = list_batch(k=3)
-    run(Flatten(), batch, module=fake_module(hparams={"num_classes": 6}))
-    assert batch[1].shape == (4, 6)
-    batch = list_batch(k=3)
-    run(Flatten(num_classes=3), batch, module=fake_module(num_classes=5))
-    assert batch[1].shape == (4, 3)
-    with pytest.raises(ValueError, match="needs the number of classes"):
-        run(Flatten(), list_batch(), module=fake_module(hparams={}))
-    with pytest.raises(ValueError, match="read num_classes='3'"):
-        run(Flatten(), list_batch(), module=fake_module(num_classes="3"))
+def test_window_and_should_apply_override() -> None:
+    cb = AddNoise(start_epoch=1, stop_epoch=3, off_last_epochs=1, seed=0)
+    trainer = fake_trainer([cb], max_epochs=3)
+    cb.setup(trainer, nn.Linear(1, 1), "fit")
+    assert [cb.should_apply(e, 0) for e in range(4)] == [False, True, False, False]
 
-
-def test_p_gate_and_window() -> None:
-    never = AddNoise(p=0.0)
-    batch = list_batch()
-    run(never, batch)
-    assert batch[0].abs().sum() == 0
-
-    half = AddNoise(p=0.5, seed=3)
-    trainer = fake_trainer([half])
-    half.setup(trainer, None, "fit")
-    applied = 0
-    for _ in range(400):
-        batch = list_batch()
-        half.on_train_batch_start(trainer, fake_module(), batch, 0)
-        applied += int(batch[0].abs().sum() > 0)
-    assert 150 < applied < 250
-
-    windowed = AddNoise(start_epoch=1, stop_epoch=5, off_last_epochs=6)
-    trainer = fake_trainer([windowed], max_epochs=10)
-    windowed.setup(trainer, None, "fit")
-    active = []
-    for epoch in range(10):
-        trainer.current_epoch = epoch
-        batch = list_batch()
-        windowed.on_train_batch_start(trainer, fake_module(), batch, 0)
-        active.append(bool(batch[0].abs().sum() > 0))
-    assert active == [False, True, True, True, False, False, False, False, False, False]
-
-    with pytest.raises(ValueError, match="`off_last_epochs`=2 needs a finite"):
-        AddNoise(off_last_epochs=2).setup(fake_trainer([], max_epochs=-1), None, "fit")
-
-
-def test_should_apply_is_the_override_point() -> None:
     class EvenSteps(AddNoise):
         def should_apply(self, epoch: int, step: int) -> bool:
             return step % 2 == 0
 
-    cb = EvenSteps(seed=0)
-    trainer = fake_trainer([cb])
-    cb.setup(trainer, None, "fit")
-    out = []
-    for step in range(4):
-        trainer.global_step = step
-        batch = list_batch()
-        cb.on_train_batch_start(trainer, fake_module(), batch, step)
-        out.append(bool(batch[0].abs().sum() > 0))
-    assert out == [True, False, True, False]
+    assert [EvenSteps().should_apply(0, s) for s in range(4)] == [True, False, True, False]
+    batch = list_batch()
+    run(AddNoise(start_epoch=1, seed=0), batch, fake_trainer([], epoch=0))
+    assert torch.equal(batch[0], torch.zeros(4, 2, 4, 4))  # not active: untouched
+    with pytest.raises(ValueError, match=r"`off_last_epochs`=1 needs a finite `Trainer\(max_"):
+        AddNoise(off_last_epochs=1).setup(fake_trainer([], max_epochs=-1), None, "fit")
 
 
-def draws(cb: BatchTrick, rank: int = 0, n: int = 3, state: dict | None = None) -> list[Tensor]:
-    trainer = fake_trainer([cb], rank=rank)
-    cb.setup(trainer, None, "fit")
-    if state is not None:
-        cb.load_state_dict(state)
-    out = []
-    for i in range(n):
-        batch = list_batch()
-        cb.on_train_batch_start(trainer, fake_module(), batch, i)
-        out.append(batch[0][:, 0, 0, 0].clone())
-    return out
+def test_seeds_ranks_and_exact_resume() -> None:
+    def draws(cb: BatchTrick, rank: int = 0, steps: int = 3) -> list[Tensor]:
+        trainer = fake_trainer([cb], rank=rank)
+        return [run(cb, list_batch(), trainer)[0][:, 0, 0, 0] for _ in range(steps)]
 
-
-def test_seeds_ranks_and_resume() -> None:
-    a, b = draws(AddNoise(seed=1)), draws(AddNoise(seed=1))
-    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))  # reruns identical
-    assert not torch.equal(a[0], a[1])  # a new stream each batch
-    r1 = draws(AddNoise(seed=1), rank=1)
-    assert not torch.equal(a[0], r1[0])  # ranks differ
-    assert not torch.equal(a[0], draws(AddNoise(seed=2))[0])  # seeds differ
-    assert not torch.equal(a[0], draws(AddNoise(seed=1, p=0.999))[0])  # instances differ
-
-    # resume from the state after 2 batches reproduces batch 3, on every rank
-    cb = AddNoise(seed=1)
-    full = draws(cb, rank=1, n=3)
-    cb2 = AddNoise(seed=1)
-    draws(cb2, rank=1, n=2)
-    state = cb2.state_dict()
-    assert state == {"seed": 1, "counter": 2}
-    resumed = draws(AddNoise(seed=1), rank=1, n=1, state=state)
-    assert torch.equal(resumed[0], full[2])
-    # loading a state with the keys missing falls back to defaults
-    cb3 = AddNoise(seed=4)
-    cb3.load_state_dict({})
-    assert cb3.state_dict()["counter"] == 0
-
-
-def test_batch_seeds_are_splitmix64_of_one_stream_key() -> None:
-    from lightning_tricks.callbacks.base import _splitmix64
-
-    # reference outputs of SplitMix64 (Vigna's splitmix64.c): from state 0, and the first
-    # two from state 1234567
-    golden = 0x9E3779B97F4A7C15
-    assert _splitmix64(0) == 0xE220A8397B1DCDAF
-    assert [_splitmix64(1234567), _splitmix64(1234567 + golden)] == [
-        6457827717110365317,
-        3203168211198807973,
-    ]
-    cb = AddNoise(seed=3)
-    cb.setup(fake_trainer([cb], rank=1), fake_module(), "fit")
-    seeds = [cb._next_generator().initial_seed() for _ in range(3)]
-    key = cb._stream_key
-    assert key is not None and key[0] == (3, 1)
-    assert seeds == [_splitmix64(key[1] + c) >> 1 for c in range(3)]
-    assert len(set(seeds)) == 3
-    # the key hashes the state_key: another instance of the class gets another stream
-    other = AddNoise(seed=3, p=0.5)
-    other.setup(fake_trainer([other], rank=1), fake_module(), "fit")
-    assert other._next_generator().initial_seed() != seeds[0]
-    # setup re-derives the key (hyperparameters may have changed between fits)
-    cb.p = 0.5
-    cb.setup(fake_trainer([cb], rank=1), fake_module(), "fit")
-    assert cb._next_generator().initial_seed() == other._generator.initial_seed()
-
-
-def test_scratch_like_is_kept_per_layout_and_never_the_batch_itself() -> None:
-    cb = AddNoise()
-    x = torch.zeros(4, 3, 8, 8)
-    s = cb.scratch_like(x)
-    assert s.shape == x.shape and s.dtype == x.dtype and s.data_ptr() != x.data_ptr()
-    assert cb.scratch_like(torch.ones(4, 3, 8, 8)) is s  # reused from batch to batch
-    assert cb.scratch_like(torch.zeros(5, 3, 8, 8)) is not s  # another shape
-    s = cb.scratch_like(x)
-    assert cb.scratch_like(x.half()) is not s  # another dtype
-    last = cb.scratch_like(x.to(memory_format=torch.channels_last))  # another layout
-    assert last.stride() == x.to(memory_format=torch.channels_last).stride()
-    assert cb.scratch_like(last) is not last  # handed its own buffer: a new one
-    # a strided view: the buffer (dense) differs in strides from the batch, yet is kept
-    view, other_view = torch.zeros(4, 3, 8, 16)[..., ::2], torch.ones(4, 3, 8, 16)[..., ::2]
-    assert cb.scratch_like(view) is cb.scratch_like(other_view)
+    a, b = draws(AddNoise(seed=3)), draws(AddNoise(seed=3))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    other_rank = draws(AddNoise(seed=3), rank=1)
+    assert not any(torch.equal(u, v) for u, v in zip(a, other_rank))
+    assert not torch.equal(a[0], a[1])  # a new stream per batch
+    # resume: a fresh instance loading the state after 2 batches continues the stream
+    first = AddNoise(seed=3)
+    draws(first, steps=2)
+    resumed = AddNoise(seed=3)
+    resumed.setup(fake_trainer([resumed]), None, "fit")
+    resumed.load_state_dict(pickle.loads(pickle.dumps(first.state_dict())))
+    assert torch.equal(run(resumed, list_batch())[0][:, 0, 0, 0], a[2])
+    assert resumed.state_dict() == {"seed": 3, "counter": 3}
 
 
 def test_global_seed_used_when_seed_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PL_GLOBAL_SEED", "11")
     cb = AddNoise()
-    first = draws(cb)
+    cb.setup(fake_trainer([cb]), None, "fit")
     assert cb.state_dict()["seed"] == 11
-    monkeypatch.setenv("PL_GLOBAL_SEED", "12")
-    assert not torch.equal(draws(AddNoise())[0], first[0])
 
 
-def test_state_key_pickle_and_transform_batch() -> None:
-    a, b = AddNoise(p=0.5), AddNoise(p=0.7)
-    assert a.state_key != b.state_key and "AddNoise" in a.state_key
-    x, y = torch.zeros(2, 1, 3, 3), torch.tensor([1, 0])
-    out1, y1 = a.transform_batch(x, y)
-    assert torch.equal(x, torch.zeros(2, 1, 3, 3))  # input untouched
-    assert torch.equal(y1, y)
-    clone = pickle.loads(pickle.dumps(a))
-    assert clone._generator is None and clone.state_key == a.state_key
-    fresh = AddNoise(p=0.5)
-    assert torch.equal(fresh.transform_batch(x, y)[0], out1)  # same seed -> same sequence
+def test_state_key_derived_from_constructor_arguments_and_pickle() -> None:
+    keys = {MixUp(alpha=0.2).state_key, MixUp(alpha=0.4).state_key, MixUp(p=0.5).state_key}
+    keys |= {MixUp(alpha=0.2, seed=1).state_key, LabelSmoothing(0.1).state_key}
+    assert len(keys) == 5 and MixUp(alpha=0.2).state_key == MixUp(alpha=0.2).state_key
+    assert "alpha" in MixUp().state_key and "inplace" in MixUp().state_key
+    cb = pickle.loads(pickle.dumps(MixUp(alpha=0.3, seed=2)))
+    images = torch.rand(4, 3, 4, 4)
+    x, y = cb.transform_batch(images, torch.arange(4))
+    x2, y2 = MixUp(alpha=0.3, seed=2).transform_batch(images, torch.arange(4))
+    assert torch.equal(x, x2) and torch.equal(y.to_dense(4), y2.to_dense(4))
 
 
-def test_transform_batch_num_classes_argument() -> None:
-    _, y = Flatten().transform_batch(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]), num_classes=4)
-    assert y.shape == (2, 4)
-    with pytest.raises(ValueError, match="`num_classes` must be >= 1"):
-        Flatten().transform_batch(torch.zeros(1, 1, 2, 2), torch.tensor([0]), num_classes=0)
-    x, y = Flatten().transform_batch(torch.zeros(0, 1, 2, 2), torch.zeros(0, dtype=torch.long), 2)
-    assert x.shape[0] == 0 and y.shape == (0, 2)
+def test_dense_mode_reads_num_classes_from_argument_module_or_datamodule() -> None:
+    batch = run(Swap(targets="dense", num_classes=5, seed=0), list_batch())
+    assert batch[1].shape == (4, 5) and batch[1].dtype == torch.float32
+    module = nn.Linear(1, 1)
+    module.num_classes = 3  # type: ignore[assignment]
+    assert run(Swap(targets="dense", seed=0), list_batch(), module=module)[1].shape == (4, 3)
+    cb = Swap(targets="dense", seed=0)
+    trainer = fake_trainer([cb], datamodule=SimpleNamespace(num_classes=6))
+    assert run(cb, list_batch(), trainer)[1].shape == (4, 6)
+    with pytest.raises(ValueError, match=r"`Swap\(targets='dense'\)` needs the number of classes"):
+        run(Swap(targets="dense", seed=0), list_batch())
+    # probability targets stay probabilities in either mode
+    probs = torch.softmax(torch.randn(4, 3), 1)
+    out = run(Swap(seed=0), [torch.zeros(4, 2, 4, 4), probs])[1]
+    assert type(out) is Tensor and out.shape == (4, 3)
+    torch.testing.assert_close(out, 0.5 * probs + 0.5 * probs.roll(1, 0))
 
 
-def test_warns_for_two_always_on_mixing_callbacks() -> None:
-    a, b, c = Flatten(), Flatten(p=0.999), Flatten(seed=3)
-    trainer = fake_trainer([a, b, AddNoise(), c])
+def test_unconsumed_mixture_warns_once_naming_the_tricks() -> None:
+    swap, smooth = Swap(seed=0), LabelSmoothing(0.1)
+    trainer = fake_trainer([swap, smooth])
+    for cb in (swap, smooth):
+        cb.setup(trainer, nn.Linear(1, 1), "fit")
+
+    def step(index: int, consume: bool) -> list[str]:
+        batch = list_batch()
+        for cb in (swap, smooth):
+            cb.on_train_batch_start(trainer, None, batch, index)
+        if consume:
+            F.cross_entropy(torch.zeros(4, 3), batch[1])
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            for cb in (swap, smooth):
+                cb.on_train_batch_end(trainer, None, None, batch, index)
+        return [str(w.message) for w in record]
+
+    assert step(0, consume=True) == []  # the loss used the mixture
+    messages = step(1, consume=False)
+    assert len(messages) == 1
+    assert messages[0].startswith("Swap and LabelSmoothing: the loss of this training step saw")
+    assert "`y.to_dense(num_classes)`" in messages[0] and "targets='dense'" in messages[0]
+    assert step(2, consume=False) == []  # once
+
+
+def test_stack_warnings() -> None:
+    a, b = MixUp(seed=0), MixUp(alpha=1.0, seed=1)
+    trainer = fake_trainer([a, b])
     a.setup(trainer, None, "fit")
-    b.setup(trainer, None, "fit")
-    with pytest.warns(UserWarning, match="Two label-mixing callbacks.*OneOf"):
-        c.setup(trainer, None, "fit")
+    with pytest.warns(UserWarning, match="Two label-mixing callbacks fire on every batch: MixUp"):
+        b.setup(trainer, None, "fit")
+    module = nn.Module()
+    module.criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+    smooth = LabelSmoothing(0.1)
+    with pytest.warns(UserWarning, match=r"smooths labels itself \(label_smoothing=0.1\)"):
+        smooth.setup(fake_trainer([smooth], module=module), None, "fit")
 
 
-def test_subclass_must_implement_apply_batch() -> None:
-    with pytest.raises(NotImplementedError, match="BatchTrick must implement `apply_batch`"):
-        BatchTrick().transform_batch(torch.zeros(1, 1, 2, 2), torch.tensor([0]))
-
-
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    import lightning_tricks.callbacks.base as base_module
-
-    result = doctest.testmod(base_module, extraglobs={"torch": torch})
-    assert result.attempted > 0 and result.failed == 0
+def test_empty_batch_is_passed_through() -> None:
+    batch = [torch.zeros(0, 2, 4, 4), torch.zeros(0, dtype=torch.long)]
+    run(MixUp(seed=0), batch)
+    assert batch[0].shape == (0, 2, 4, 4)
