@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from ..functional._batch import check_probability
 from ..functional.crop_flip import PaddingMode, crop_flip_batch, sample_crop_flip_params
 from .base import BatchTrick
 
@@ -79,9 +80,7 @@ class BatchCropFlip(BatchTrick):
         self.padding_mode = padding_mode
         self.flip_p = float(flip_p)
         self.fill = float(fill)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"`p` must be a float in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_probability("p", p)
 
     @override
     def apply_batch(

@@ -25,7 +25,7 @@ def test_apply_batch_equals_functional_and_naive_loop_with_the_same_draws() -> N
     assert isinstance(cb, BatchTrick)
     x = torch.randn(12, 3, 10, 9, generator=torch.Generator().manual_seed(0))
     y = torch.arange(12)
-    out, y_out = cb.apply_batch(x, y, torch.Generator().manual_seed(7))
+    out, y_out = cb.apply_batch(x, y, torch.Generator().manual_seed(7), False)
     params = sample_crop_flip_params(12, 3, 0.5, torch.Generator().manual_seed(7))
     assert torch.equal(out, crop_flip_batch(x, params, "edge"))
     for n in range(12):
