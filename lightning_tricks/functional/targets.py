@@ -140,7 +140,7 @@ class MixedTargets(Tensor):
 
     def __repr__(self, *, tensor_contents: Any = None) -> str:
         return (
-            f"MixedTargets({self.hard().tolist()}, components={len(self._labels)}, "
+            f"MixedTargets({self.hard()!r}, components={len(self._labels)}, "
             f"smoothing={self._smoothing:g})"
         )
 
@@ -162,21 +162,23 @@ class MixedTargets(Tensor):
         if source is None:
             return out
         name = getattr(func, "__name__", "")
+        if name in _KEEP_MIXTURE:
+            if out is source:  # e.g. `.long()` of int64 labels returns the tensor itself
+                return out
+            if (
+                isinstance(out, Tensor)
+                and out.ndim >= 1
+                and out.shape[0] == source.shape[0]
+                and source._labels
+            ):
+                return MixedTargets._make(
+                    source._labels, source._weights, source._smoothing, source._ledger, out
+                )
+            return out
         if out is source or func is Tensor.__setitem__ or (name.endswith("_") and name[:2] != "__"):
             # written in place: the labels no longer match the mixture, so drop it (a loss
             # then sees hard labels, and the trick warns)
             source._labels, source._weights = (), ()
-            return out
-        if (
-            name in _KEEP_MIXTURE
-            and isinstance(out, Tensor)
-            and out.ndim >= 1
-            and out.shape[0] == source.shape[0]
-            and source._labels
-        ):
-            return MixedTargets._make(
-                source._labels, source._weights, source._smoothing, source._ledger, out
-            )
         return out
 
 

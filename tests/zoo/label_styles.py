@@ -80,6 +80,18 @@ class HandAccuracyModule(_Base):
         return loss
 
 
+class CastingModule(_Base):
+    """Defensive style: ``y = y.long().to(self.device)`` before the loss (no-op casts)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        y = y.long().to(self.device).contiguous()
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.record(logits=logits, y=y, loss=loss)
+        return loss
+
+
 class NLLModule(_Base):
     """MNIST-example style: ``log_softmax`` in forward, ``F.nll_loss`` in the step."""
 
@@ -218,6 +230,7 @@ def loader(module: pl.LightningModule, batch_size: int = 8) -> DataLoader:
 STYLES = [
     TorchmetricsModule,
     HandAccuracyModule,
+    CastingModule,
     NLLModule,
     CriterionAttributeModule,
     BinaryHeadModule,
