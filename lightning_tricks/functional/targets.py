@@ -24,7 +24,6 @@ Probability targets ``(N, K)`` stay probabilities: the tricks return float32 ``(
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -471,8 +470,9 @@ def _dense(y: Tensor, num_classes: int | None) -> Tensor:
     for lab, wt in zip(labels, weights, strict=True):
         _check_range(lab, k, "`num_classes`")
         out.scatter_add_(1, lab.unsqueeze(1), wt.unsqueeze(1))
-    if eps:
-        out.mul_(1.0 - eps).add_(eps / k)
+    if eps:  # a row of total s gets ε · s / K (s = 1 for a mixture of labels)
+        total = out.sum(1, keepdim=True)
+        out.mul_(1.0 - eps).add_(total * (eps / k))
     return out
 
 
@@ -493,17 +493,13 @@ def _cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
     if not target._labels:  # the mixture was dropped (targets written in place)
         return F.cross_entropy(
-            input, target.hard(), weight, None, ignore_index, None,
-            _reduction(size_average, reduce, reduction), label_smoothing,
-        )  # fmt: skip
-    _check_logits("cross_entropy", input, target)
-    log_probs = torch.log_softmax(input.float(), dim=1)
-    return _mixed_nll(
-        log_probs, target, weight, ignore_index, _reduction(size_average, reduce, reduction),
-        label_smoothing,
-    )  # fmt: skip
+            input, target.hard(), weight, None, ignore_index, None, reduction, label_smoothing
+        )
+    return _mixed_nll("cross_entropy", input, target, weight, ignore_index, reduction,
+                      label_smoothing, normalize=True)  # fmt: skip
 
 
 def _nll_loss(
@@ -515,66 +511,100 @@ def _nll_loss(
     reduce: Any = None,
     reduction: str = "mean",
 ) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
     if not target._labels:
-        return F.nll_loss(
-            input, target.hard(), weight, None, ignore_index, None,
-            _reduction(size_average, reduce, reduction),
-        )  # fmt: skip
-    _check_logits("nll_loss", input, target)
-    return _mixed_nll(
-        input.float(), target, weight, ignore_index, _reduction(size_average, reduce, reduction),
-        0.0,
-    )  # fmt: skip
-
-
-def _check_logits(fn: str, input: Tensor, target: MixedTargets) -> None:
-    n = target._labels[0].shape[0]
-    if input.ndim != 2 or input.shape[0] != n:
-        raise ValueError(
-            f"`{fn}` with mixed targets (from a label trick) expects scores of shape (N, K) "
-            f"with N={n}, got shape {tuple(input.shape)}"
-        )
+        return F.nll_loss(input, target.hard(), weight, None, ignore_index, None, reduction)
+    return _mixed_nll("nll_loss", input, target, weight, ignore_index, reduction, 0.0,
+                      normalize=False)  # fmt: skip
 
 
 def _mixed_nll(
-    log_probs: Tensor,
+    fn: str,
+    scores: Tensor,
     target: MixedTargets,
     weight: Tensor | None,
     ignore_index: int,
     reduction: str,
     label_smoothing: float,
+    normalize: bool,
 ) -> Tensor:
-    """``-Σ_k weight_k q_ik log p_ik`` for the mixture ``q`` (ignored labels dropped)."""
-    if not 0.0 <= label_smoothing <= 1.0 or math.isnan(label_smoothing):
+    """``-Σ_k weight_k q_ik log p_ik`` for the mixture ``q`` (ignored labels dropped), with
+    ``log p = log_softmax(scores)`` (``normalize``) or ``scores`` (log-probabilities)."""
+    n = target._labels[0].shape[0]
+    if scores.ndim != 2 or scores.shape[0] != n:
+        raise ValueError(
+            f"`{fn}` with mixed targets (from a label trick) expects scores of shape (N, K) "
+            f"with N={n}, got shape {tuple(scores.shape)}"
+        )
+    if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"`label_smoothing` must be in [0, 1], got {label_smoothing!r}")
-    target._ledger.consumed = True
-    k = log_probs.shape[1]
-    device = log_probs.device
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
+    k, device = scores.shape[1], scores.device
+    labels = torch.stack(target._labels, 1).to(device)  # (N, C)
+    _check_range(labels, k, f"the {k} scores of the loss (K)", ignore_index)
+    keep = labels != ignore_index
+    labels = torch.where(keep, labels, 0)
+    weights = torch.stack(target._weights, 1).to(device) * keep  # ignored labels weigh 0
+    omega = None if weight is None else weight.to(device, torch.float32)
     eps = 1.0 - (1.0 - target._smoothing) * (1.0 - label_smoothing)
-    if weight is not None:
-        weight = weight.to(device, torch.float32)
-    picked = torch.zeros(log_probs.shape[0], device=device)  # Σ_c w_c weight[l_c] log p[l_c]
-    mass = torch.zeros_like(picked)  # label weight that is not ignored
-    for lab, wt in zip(target._labels, target._weights, strict=True):
-        lab, wt = lab.to(device), wt.to(device)
-        _check_range(lab, k, f"the {k} scores of the loss (K)", ignore_index)
-        keep = lab != ignore_index
-        safe = torch.where(keep, lab, 0)
-        wt = wt * keep
-        mass += wt
-        term = log_probs.gather(1, safe.unsqueeze(1)).squeeze(1) * wt
-        picked += term if weight is None else term * weight[safe]
-    loss = picked.mul_(-(1.0 - eps))
-    if eps:
-        spread = log_probs.sum(1) if weight is None else (log_probs * weight).sum(1)
-        loss -= spread * mass * (eps / k)
+    target._ledger.consumed = True
+    loss, mass = _MixedNLL.apply(scores, labels, weights, omega, eps, normalize)
     if reduction == "none":
         return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.sum() / mass.sum()
-    raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
+    return loss.sum() if reduction == "sum" else loss.sum() / mass.sum()
+
+
+class _MixedNLL(torch.autograd.Function):
+    """Per-sample ``-Σ_k ω_k q_ik log p_ik`` with an analytic backward.
+
+    ``q_ik = (1 - ε) Σ_c w_ic [l_ic = k] + ε m_i / K`` (``m_i = Σ_c w_ic``, the label weight
+    that is not ignored). With ``log p = log_softmax(x)`` the gradient is
+    ``A_i p_ik - ω_k q_ik`` (``A_i = Σ_k ω_k q_ik``); for log-probability scores it is
+    ``-ω_k q_ik``. Forward: one ``log_softmax`` and one gather of all components; backward:
+    one ``exp`` and one scatter, as index cross-entropy: no ``(N, K)`` one-hot, in float32.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        scores: Tensor,
+        labels: Tensor,
+        weights: Tensor,
+        omega: Tensor | None,
+        eps: float,
+        normalize: bool,
+    ) -> tuple[Tensor, Tensor]:
+        log_p = torch.log_softmax(scores.float(), 1) if normalize else scores.float()
+        k = log_p.shape[1]
+        coef = weights if omega is None else weights * omega[labels]  # (N, C)
+        mass = weights.sum(1)
+        spread = mass * (eps / k)  # the smoothing weight of each class
+        loss = (log_p.gather(1, labels) * coef).sum(1).mul_(-(1.0 - eps))
+        if eps:
+            loss -= spread * (log_p.sum(1) if omega is None else (log_p * omega).sum(1))
+        total = None
+        if normalize:  # Σ_k ω_k q_ik
+            total = (1.0 - eps) * coef.sum(1) + spread * (k if omega is None else omega.sum())
+        ctx.save_for_backward(log_p if normalize else None, labels, coef, spread, omega, total)
+        ctx.eps, ctx.dtype, ctx.shape = eps, scores.dtype, scores.shape
+        ctx.mark_non_differentiable(mass)
+        return loss, mass
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
+        log_p, labels, coef, spread, omega, total = ctx.saved_tensors
+        g = grad.float().unsqueeze(1)
+        if log_p is not None:
+            out = torch.exp(log_p).mul_(total.unsqueeze(1) * g)
+        else:
+            out = torch.zeros(ctx.shape, device=grad.device)
+        if ctx.eps:
+            smooth = (spread.unsqueeze(1) * g).expand_as(out)
+            out -= smooth if omega is None else smooth * omega
+        out.scatter_add_(1, labels, coef.mul(-(1.0 - ctx.eps)) * g)
+        return out.to(ctx.dtype), None, None, None, None, None
 
 
 def _bce_with_logits(
