@@ -172,7 +172,7 @@ def test_failed_run_reports_its_log(tiny: Path, capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert "[1/2]" not in captured.out
     assert "run o/runs/00_baseline/seed_0 failed (exit code" in captured.err
-    assert "`alpha` must be > 0" in captured.err  # the end of the run's log
+    assert "`alpha` must be a finite float > 0" in captured.err  # the end of the run's log
     assert "o/runs/00_baseline/seed_0/log.txt" in captured.err
     assert not (tiny / "o" / "runs" / "00_baseline" / "seed_0" / "result.json").exists()
     assert not (tiny / "o" / "runs" / "01_plus_label_smoothing").exists()
