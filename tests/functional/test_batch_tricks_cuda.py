@@ -1,9 +1,9 @@
 """Batch tricks on CUDA tensors and with CUDA generators (skipped without a CUDA device).
 
-The same parameters applied on CPU and on CUDA give the same images and targets; samplers
-fed a CUDA generator keep their draws on the device and stay inside their bounds; Random
-Erasing's on-device box arithmetic equals the CPU one on the same uniforms; all batch tricks
-stacked train under ``16-mixed``.
+The same parameters applied on CPU and on CUDA give the same images and targets (mixed
+labels, their dense form and the mixed loss); samplers fed a CUDA generator keep their
+draws on the device, follow the same arithmetic as on CPU and stay inside their bounds; the
+whole callback stack trains under ``16-mixed``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import RandomImageDataModule, TinyClassifier, fit
 
-import lightning_tricks.functional.erasing as erasing_module
+from functional.test_erasing import naive_cutout_boxes, naive_erasing_boxes
 from lightning_tricks.callbacks import RICAP, CutMix, Cutout, LabelSmoothing, MixUp, OneOf
 from lightning_tricks.callbacks import RandomErasing as RandomErasingCallback
 from lightning_tricks.functional import (
+    MixedTargets,
     cutmix_batch,
     cutout_batch,
     mixup_batch,
@@ -46,39 +48,43 @@ def _cuda_gen(seed: int) -> torch.Generator:
     return torch.Generator(device="cuda").manual_seed(seed)
 
 
-def _label_cases() -> list[tuple[str, Callable[[torch.Generator], Any], Callable]]:
-    return [
-        ("mixup_batch", lambda g: sample_mixup_params(N, 0.4, "batch", g), mixup_batch),
-        ("mixup_elem", lambda g: sample_mixup_params(N, 0.4, "elem", g), mixup_batch),
-        ("cutmix_batch", lambda g: sample_cutmix_params(N, H, W, 1.0, "batch", g), cutmix_batch),
-        ("cutmix_elem", lambda g: sample_cutmix_params(N, H, W, 1.0, "elem", g), cutmix_batch),
-        ("ricap", lambda g: sample_ricap_params(N, H, W, 0.3, g), ricap_batch),
-    ]
+LABEL_CASES: list[tuple[str, Callable[[torch.Generator], Any], Callable]] = [
+    ("mixup_batch", lambda g: sample_mixup_params(N, 0.4, "batch", g), mixup_batch),
+    ("mixup_elem", lambda g: sample_mixup_params(N, 0.4, "elem", g), mixup_batch),
+    ("cutmix_batch", lambda g: sample_cutmix_params(N, H, W, 1.0, "batch", g), cutmix_batch),
+    ("cutmix_elem", lambda g: sample_cutmix_params(N, H, W, 1.0, "elem", g), cutmix_batch),
+    ("ricap", lambda g: sample_ricap_params(N, H, W, 0.3, g), ricap_batch),
+]
 
 
-@pytest.mark.parametrize("case", range(5), ids=[c[0] for c in _label_cases()])
+@pytest.mark.parametrize(("name", "sample", "apply"), LABEL_CASES, ids=[c[0] for c in LABEL_CASES])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("inplace", [False, True])
-def test_label_tricks_on_cuda_equal_cpu(case: int, channels_last: bool, inplace: bool) -> None:
-    name, sample, apply = _label_cases()[case]
+def test_label_tricks_on_cuda_equal_cpu(name, sample, apply, channels_last, inplace) -> None:
     x = torch.randn(N, C, H, W, generator=_cpu_gen(0))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, K, (N,), generator=_cpu_gen(1))
+    logits = torch.randn(N, K, generator=_cpu_gen(2))
     for seed in range(5):
-        params = sample(_cpu_gen(seed))
-        x_cpu, y_cpu = apply(x.clone(), y, params, num_classes=K, inplace=inplace)
-        xg = x.cuda()
-        scratch = torch.empty_like(xg) if inplace else None
-        x_gpu, y_gpu = apply(xg, y.cuda(), params, num_classes=K, inplace=inplace, scratch=scratch)
+        params = sample(_cpu_gen(seed))  # CPU params, applied to a CUDA batch
+        x_cpu, y_cpu = apply(x.clone(), y, params, inplace=inplace)
+        x_gpu, y_gpu = apply(x.cuda(), y.cuda(), params, inplace=inplace)
         assert x_gpu.device.type == "cuda" and y_gpu.device.type == "cuda"
         if name.startswith("mixup"):  # a lerp: the CUDA kernel may round differently
             torch.testing.assert_close(x_gpu.cpu(), x_cpu)
         else:  # pure copies
             assert torch.equal(x_gpu.cpu(), x_cpu), name
-        torch.testing.assert_close(y_gpu.cpu(), y_cpu)
         if channels_last:
             assert x_gpu.is_contiguous(memory_format=torch.channels_last)
+        assert isinstance(y_gpu, MixedTargets) and torch.equal(y_gpu.hard().cpu(), y_cpu.hard())
+        torch.testing.assert_close(y_gpu.to_dense(K).cpu(), y_cpu.to_dense(K))
+        torch.testing.assert_close(
+            F.cross_entropy(logits.cuda(), y_gpu).cpu(), F.cross_entropy(logits, y_cpu)
+        )
+        _, dense_gpu = apply(x.cuda(), y.cuda(), params, num_classes=K)
+        assert dense_gpu.device.type == "cuda" and dense_gpu.dtype == torch.float32
+        torch.testing.assert_close(dense_gpu.cpu(), y_cpu.to_dense(K))
 
 
 @pytest.mark.parametrize("inplace", [False, True])
@@ -117,34 +123,39 @@ def test_samplers_with_a_cuda_generator_stay_on_the_device_and_in_bounds() -> No
         assert bool(((top >= 0) & (top + ph <= H) & (left >= 0) & (left + pw <= W)).all())
     cut = sample_cutout_params(N, H, W, n_holes=2, length=5, generator=g)
     assert cut.boxes.device.type == "cuda"
+    # CUDA params drive a CPU batch as well as a CUDA one
+    x = torch.randn(N, C, H, W, generator=_cpu_gen(3))
+    y = torch.arange(N) % K
+    for params, apply in ((mix, mixup_batch), (cm, cutmix_batch), (ricap, ricap_batch)):
+        out_cpu, y_cpu = apply(x, y, params)
+        out_gpu, y_gpu = apply(x.cuda(), y.cuda(), params)
+        torch.testing.assert_close(out_gpu.cpu(), out_cpu)
+        torch.testing.assert_close(y_gpu.to_dense(K).cpu(), y_cpu.to_dense(K))
 
 
-def test_random_erasing_device_arithmetic_equals_cpu() -> None:
-    """A CUDA generator keeps the box arithmetic on the device (torch); it gives the boxes
-    that the CPU (NumPy) code gives for the same uniforms."""
-    n, attempts = 64, 10
-    params = sample_random_erasing_params(n, 224, 224, p=0.5, generator=_cuda_gen(3))
+def test_random_erasing_boxes_on_cuda_follow_the_naive_arithmetic() -> None:
+    """A CUDA generator keeps the box arithmetic on the device; it gives the boxes of the
+    per-image loop on the same uniforms."""
+    n, attempts, p = 64, 10, 0.5
+    scale, ratio = (0.02, 0.4), (0.3, 1 / 0.3)
+    params = sample_random_erasing_params(n, 224, 224, p, scale, ratio, attempts, _cuda_gen(3))
     assert params.boxes.device.type == "cuda"
-    uv = torch.rand(
-        n * (2 * attempts + 3) + 1, dtype=torch.float64, device="cuda", generator=_cuda_gen(3)
-    )
-    expected = erasing_module._erasing_boxes(
-        uv[:-1].cpu().numpy(), n, 224, 224, 0.5, (0.02, 0.4), (0.3, 1 / 0.3)
-    )
-    assert params.boxes.cpu().tolist() == expected.tolist()
+    g = _cuda_gen(3)
+    u = torch.rand((2, n, attempts), dtype=torch.float64, device="cuda", generator=g)
+    v = torch.rand((3, n), dtype=torch.float64, device="cuda", generator=g)
+    expected = naive_erasing_boxes(u.tolist(), v.tolist(), n, 224, 224, p, scale, ratio, attempts)
+    assert params.boxes.cpu().tolist() == expected
 
 
-def test_cutout_device_arithmetic_equals_cpu() -> None:
-    """Same for Cutout: the boxes drawn with a CUDA generator (torch arithmetic on the
-    device) are those the NumPy code gives for the same uniforms."""
-    n, n_holes = 64, 2
-    params = sample_cutout_params(n, 32, 32, n_holes, 16, 0.5, generator=_cuda_gen(4))
+def test_cutout_boxes_on_cuda_follow_the_naive_arithmetic() -> None:
+    n, n_holes, length, p = 64, 2, 16, 0.5
+    params = sample_cutout_params(n, 32, 32, n_holes, length, p, generator=_cuda_gen(4))
     assert params.boxes.device.type == "cuda"
-    uv = torch.rand(
-        n * (2 * n_holes + 1) + 1, dtype=torch.float64, device="cuda", generator=_cuda_gen(4)
-    )
-    expected = erasing_module._cutout_boxes(uv[:-1].cpu().numpy(), n, 32, 32, 16, 0.5)
-    assert params.boxes.cpu().tolist() == expected.tolist()
+    g = _cuda_gen(4)
+    centres = torch.rand((2, n, n_holes), dtype=torch.float64, device="cuda", generator=g)
+    gates = torch.rand((n, 1), device="cuda", generator=g)[:, 0]
+    expected = naive_cutout_boxes(centres.tolist(), gates.tolist(), n, n_holes, 32, 32, length, p)
+    assert params.boxes.cpu().tolist() == expected
 
 
 def test_all_batch_tricks_stacked_train_under_16_mixed_on_cuda(tmp_path: Path) -> None:
@@ -168,6 +179,8 @@ def test_all_batch_tricks_stacked_train_under_16_mixed_on_cuda(tmp_path: Path) -
     )
     assert trainer.global_step == 4
     assert len(model.seen) == 4
-    for _, y in model.seen:
+    for x, y in model.seen:  # mixed targets are recorded as their probabilities
+        assert x.dtype == torch.float32 and x.shape == (8, 3, 8, 8)
         assert y.dtype == torch.float32 and y.shape == (8, 4)
         torch.testing.assert_close(y.sum(1), torch.ones(8))
+        assert bool((y >= 0.1 / 4 - 1e-6).all())  # smoothed: every class keeps ε / K

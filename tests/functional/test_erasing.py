@@ -21,6 +21,7 @@ from lightning_tricks.functional import (
     random_erasing_batch,
     sample_cutout_params,
     sample_random_erasing_params,
+    smooth_targets,
 )
 
 
@@ -34,7 +35,7 @@ def images(n: int = 6, c: int = 3, h: int = 12, w: int = 10, seed: int = 0) -> t
 
 def naive_fill(x: torch.Tensor, boxes: torch.Tensor, value) -> torch.Tensor:
     """Per-sample, per-box loop with torchvision's own ``erase`` as the filler."""
-    out = x.clone()
+    out = x.detach().clone()
     for i in range(x.shape[0]):
         for t, lf, b, r in boxes[i].view(-1, 4).tolist():
             if b > t and r > lf:
@@ -45,13 +46,14 @@ def naive_fill(x: torch.Tensor, boxes: torch.Tensor, value) -> torch.Tensor:
 
 @pytest.mark.parametrize("n", [1, 3, 8])
 @pytest.mark.parametrize("n_holes", [1, 3])
-@pytest.mark.parametrize("value", [0.0, -1.5, (0.1, 0.2, 0.3)])
+@pytest.mark.parametrize("value", [0.0, -1.5, (0.1, 0.2, 0.3), (0.7,)])
 def test_cutout_equals_naive_loop(n: int, n_holes: int, value) -> None:
     x = images(n)
     params = sample_cutout_params(n, 12, 10, n_holes=n_holes, length=5, generator=gen(n))
-    out, y = cutout_batch(x, torch.arange(n), params, value=value)
+    y = smooth_targets(torch.arange(n), 0.1)
+    out, y_out = cutout_batch(x, y, params, value=value)
     assert torch.equal(out, naive_fill(x, params.boxes, value))
-    assert torch.equal(y, torch.arange(n))
+    assert y_out is y  # targets pass through untouched, mixture and all
 
 
 @pytest.mark.parametrize("n", [1, 3, 8])
@@ -59,15 +61,31 @@ def test_cutout_equals_naive_loop(n: int, n_holes: int, value) -> None:
 def test_random_erasing_equals_naive_loop(n: int, value) -> None:
     x = images(n)
     params = sample_random_erasing_params(n, 12, 10, p=0.7, generator=gen(n))
-    out, _ = random_erasing_batch(x, None, params, value=value)
-    assert torch.equal(out, naive_fill(x, params.boxes, value))
+    out, y_out = random_erasing_batch(x, None, params, value=value)
+    assert torch.equal(out, naive_fill(x, params.boxes, value)) and y_out is None
+    y = torch.arange(n)
+    assert random_erasing_batch(x, y, params, value=value)[1] is y
 
 
-@pytest.mark.parametrize("size", [(12, 10), (40, 36)], ids=["mask-path", "slice-path"])
-@pytest.mark.parametrize("inplace", [False, True])
-def test_both_cpu_paths_and_inplace(size: tuple[int, int], inplace: bool) -> None:
+LAYOUTS = ["contiguous", "channels_last", "strided_view", "expanded"]
+
+
+def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    if layout == "strided_view":
+        big = torch.randn(x.shape[0] + 1, x.shape[1], x.shape[2] + 3, x.shape[3] + 2)
+        return big[1:, :, 2 : 2 + x.shape[2], 1 : 1 + x.shape[3]].copy_(x)
+    if layout == "expanded":
+        return x[:1].expand_as(x)
+    return x
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", [(12, 10), (40, 36)])
+def test_any_layout_equals_naive_loop_and_inputs_are_untouched(layout, size) -> None:
     h, w = size
-    x = images(5, h=h, w=w).contiguous(memory_format=torch.channels_last)
+    x = _layout(images(5, h=h, w=w), layout)
     x0 = x.clone()
     cp = sample_cutout_params(5, h, w, n_holes=2, length=7, generator=gen(1))
     rp = sample_random_erasing_params(5, h, w, p=0.8, generator=gen(2))
@@ -75,12 +93,60 @@ def test_both_cpu_paths_and_inplace(size: tuple[int, int], inplace: bool) -> Non
         (cutout_batch, cp, (1.0, 2.0, 3.0)),
         (random_erasing_batch, rp, -2.0),
     ):
-        x_in = x.clone(memory_format=torch.channels_last)
-        out, _ = fn(x_in, None, params, value=value, inplace=inplace)
+        out, _ = fn(x, None, params, value=value)
         assert torch.equal(out, naive_fill(x0, params.boxes, value))
-        assert (out is x_in) == inplace
-        assert torch.equal(x_in, out if inplace else x0)
-        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(x, x0)
+        if layout == "channels_last":
+            assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("fn", ["cutout", "erasing"])
+def test_inplace_writes_into_x_and_equals_the_plain_call(fn: str) -> None:
+    x = images(5).contiguous(memory_format=torch.channels_last)
+    if fn == "cutout":
+        apply, params = cutout_batch, sample_cutout_params(5, 12, 10, 2, 5, generator=gen(1))
+    else:
+        apply, params = (
+            random_erasing_batch,
+            sample_random_erasing_params(5, 12, 10, 0.8, generator=gen(2)),
+        )
+    expected, _ = apply(x, None, params, 0.25)
+    x_in = x.clone(memory_format=torch.channels_last)
+    out, _ = apply(x_in, None, params, 0.25, inplace=True)
+    assert out is x_in and torch.equal(out, expected)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    base = images(1)
+    with pytest.raises(ValueError, match=r"`inplace=True` refuses to write into a view"):
+        apply(base.expand(5, 3, 12, 10), None, params, inplace=True)
+    assert torch.equal(base, images(1))
+    with pytest.raises(ValueError, match=r"`inplace=True` refuses to write into a tensor that req"):
+        apply(x.clone().requires_grad_(True), None, params, inplace=True)
+    with pytest.raises(TypeError, match="`inplace` must be a bool, got str 'yes'"):
+        apply(x, None, params, inplace="yes")
+
+
+# BUG (lib): erasing.py `_fill` writes with torch.where(..., out=torch.empty_like(x)); autograd
+# refuses `out=` when an input requires grad, so images that require grad raise RuntimeError
+# ("functions with out=... arguments don't support automatic differentiation") instead of
+# working as issue 13 asks.
+@pytest.mark.xfail(
+    strict=True, raises=RuntimeError, reason="erasing.py: where(out=) fails on requires_grad"
+)
+@pytest.mark.parametrize("fn", ["cutout", "erasing"])
+def test_images_that_require_grad_work(fn: str) -> None:
+    x = images(4).requires_grad_(True)
+    if fn == "cutout":
+        apply, params = cutout_batch, sample_cutout_params(4, 12, 10, length=5, generator=gen(1))
+    else:
+        apply, params = (
+            random_erasing_batch,
+            sample_random_erasing_params(4, 12, 10, 1.0, generator=gen(1)),
+        )
+    out, _ = apply(x, None, params)
+    assert torch.equal(out.detach(), naive_fill(x, params.boxes, 0.0))
+    out.sum().backward()
+    kept = naive_fill(torch.ones_like(x), params.boxes, 0.0)  # 1 where a pixel survives
+    assert torch.equal(x.grad, kept)
 
 
 def test_random_fill_is_seeded_normal_noise_inside_the_boxes_only() -> None:
@@ -96,8 +162,12 @@ def test_random_fill_is_seeded_normal_noise_inside_the_boxes_only() -> None:
     assert torch.equal(erased, expected)
     noise = out[erased]
     assert abs(float(noise.mean())) < 0.05 and abs(float(noise.std()) - 1.0) < 0.05
+    other = RandomErasingParams(params.boxes, 32, 32, noise_seed=params.noise_seed + 1)
+    assert not torch.equal(random_erasing_batch(x, None, other, value="random")[0], out)
     cut, _ = cutout_batch(x, None, sample_cutout_params(16, 32, 32, generator=gen(2)), "random")
     assert (cut != 7.0).any()
+    half = random_erasing_batch(x.half(), None, params, value="random")[0]
+    assert half.dtype == torch.float16
 
 
 def test_random_erasing_area_law_matches_torchvision() -> None:
@@ -118,38 +188,43 @@ def test_random_erasing_area_law_matches_torchvision() -> None:
     assert stats.ks_2samp((o_h * o_w).numpy(), (t[:, 0] * t[:, 1]).numpy()).pvalue > 1e-3
 
 
-def naive_erasing_boxes(uv, n, h, w, p, scale, ratio, attempts) -> list[list[int]]:
-    """Random Erasing boxes from the same uniforms, one image and one attempt at a time."""
-    u = uv[: 2 * n * attempts].view(2, n, attempts).tolist()
-    v = uv[2 * n * attempts :].view(3, n).tolist()
+def test_random_erasing_corners_are_uniform() -> None:
+    """A fixed 8 x 6 box (scale 0.1875, ratio 4/3) on 16 x 16: each corner row / column is
+    equally likely, as torchvision's ``randint(0, H - h + 1)``."""
+    params = sample_random_erasing_params(
+        6000, 16, 16, p=1.0, scale=(0.1875, 0.1875), ratio=(4 / 3, 4 / 3), generator=gen(7)
+    )
+    b = params.boxes
+    assert bool(((b[:, 2] - b[:, 0] == 8) & (b[:, 3] - b[:, 1] == 6)).all())
+    for counts in (torch.bincount(b[:, 0], minlength=9), torch.bincount(b[:, 1], minlength=11)):
+        assert counts.shape[0] in (9, 11) and bool((counts > 0).all())
+        assert stats.chisquare(counts.numpy()).pvalue > 1e-4
+
+
+def naive_erasing_boxes(u, v, n, h, w, p, scale, ratio, attempts) -> list[list[int]]:
+    """Random Erasing boxes from the same uniforms, one image and one attempt at a time:
+    the first attempt with h < H and w < W (torchvision's rule), erased with probability p,
+    its corner uniform; an image that is not erased gets an empty box."""
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
     boxes = []
     for i in range(n):
-        box = [0, 0, 0, 0]
+        eh = ew = 0
         for a in range(attempts):
             area = (u[0][i][a] * (scale[1] - scale[0]) + scale[0]) * (h * w)
             aspect = math.exp(u[1][i][a] * (log_hi - log_lo) + log_lo)
-            eh, ew = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-            if eh < h and ew < w:
+            ch, cw = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if ch < h and cw < w:
                 if v[0][i] < p:
-                    top = min(int(v[1][i] * (h - eh + 1)), h - eh)
-                    left = min(int(v[2][i] * (w - ew + 1)), w - ew)
-                    box = [top, left, top + eh, left + ew]
+                    eh, ew = ch, cw
                 break
-        boxes.append(box)
+        top = min(math.floor((h - eh + 1) * v[1][i]), h - eh)
+        left = min(math.floor((w - ew + 1) * v[2][i]), w - ew)
+        boxes.append([top, left, top + eh, left + ew])
     return boxes
 
 
-def nonempty(boxes: list[list[int]]) -> list[list[int]]:
-    """Boxes with every empty box (no pixel erased) written as [0, 0, 0, 0]."""
-    return [b if b[2] > b[0] and b[3] > b[1] else [0, 0, 0, 0] for b in boxes]
-
-
-def test_random_erasing_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
-    """The two implementations of the vectorised box arithmetic (NumPy for a CPU generator,
-    torch for a generator on an accelerator) give the same boxes from the same draws, and
-    those of a per-image, per-attempt loop."""
-    for seed in range(300):
+def test_random_erasing_sampler_equals_naive_loop() -> None:
+    for seed in range(150):
         n, attempts = 1 + seed % 9, 1 + seed % 11
         if seed % 50 == 0:  # a larger batch
             n, attempts = 150, 10
@@ -157,57 +232,46 @@ def test_random_erasing_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
         p = (0.0, 0.5, 1.0)[seed % 3]
         scale = ((0.02, 0.4), (0.0, 1.0), (0.25, 0.25))[seed // 3 % 3]
         ratio = ((0.3, 1 / 0.3), (1.0, 1.0), (0.1, 10.0))[seed // 9 % 3]
-        uv = torch.rand(n * (2 * attempts + 3) + 1, dtype=torch.float64, generator=gen(seed))
-        expected = naive_erasing_boxes(uv[:-1], n, h, w, p, scale, ratio, attempts)
-        args = (n, h, w, p, scale, ratio)
-        in_torch = erasing_module._erasing_boxes(uv[:-1], *args)
-        in_numpy = erasing_module._erasing_boxes(uv[:-1].numpy(), *args)
-        assert in_torch.dtype == torch.int64 and in_numpy.dtype == "int64"
-        assert in_torch.tolist() == in_numpy.tolist()  # empty boxes included
         params = sample_random_erasing_params(n, h, w, p, scale, ratio, attempts, gen(seed))
-        assert params.boxes.dtype == torch.int64 and params.boxes.tolist() == in_numpy.tolist()
-        assert params.noise_seed == int(float(uv[-1]) * 2**53)
-        # an image that is not erased has an empty box, wherever its corner
-        assert nonempty(in_numpy.tolist()) == nonempty(expected)
+        g = gen(seed)
+        u = torch.rand((2, n, attempts), dtype=torch.float64, generator=g).tolist()
+        v = torch.rand((3, n), dtype=torch.float64, generator=g).tolist()
+        expected = naive_erasing_boxes(u, v, n, h, w, p, scale, ratio, attempts)
+        assert params.boxes.dtype == torch.int64 and params.boxes.tolist() == expected
+        assert params.noise_seed == int(torch.randint(2**62, (), generator=g))
 
 
-def naive_cutout_boxes(uv, n, n_holes, h, w, length, p) -> list[list[list[int]]]:
+def naive_cutout_boxes(centres, gates, n, n_holes, h, w, length, p) -> list[list[list[int]]]:
     """Cutout boxes from the same uniforms, one image and one hole at a time."""
-    centres = uv[: 2 * n * n_holes].view(2, n, n_holes).tolist()
-    gates = uv[2 * n * n_holes :].tolist()
     boxes = []
     for i in range(n):
         holes = []
         for k in range(n_holes):
             cy = min(math.floor(centres[0][i][k] * h), h - 1)
             cx = min(math.floor(centres[1][i][k] * w), w - 1)
-            top, left = min(max(cy - length // 2, 0), h), min(max(cx - length // 2, 0), w)
-            bottom = min(max(cy - length // 2 + length, 0), h)
-            right = min(max(cx - length // 2 + length, 0), w)
+            top, left = max(cy - length // 2, 0), max(cx - length // 2, 0)
+            bottom = max(min(cy - length // 2 + length, h), 0)
+            right = max(min(cx - length // 2 + length, w), 0)
             holes.append([top, left, bottom if gates[i] < p else top, right])
         boxes.append(holes)
     return boxes
 
 
-def test_cutout_sampler_equals_naive_loop_in_numpy_and_torch() -> None:
-    """As for Random Erasing: the NumPy (CPU generator) and torch (accelerator) versions of
-    the Cutout box arithmetic agree with each other and with a per-image, per-hole loop."""
-    for seed in range(200):
+def test_cutout_sampler_equals_naive_loop() -> None:
+    for seed in range(150):
         n, n_holes = 1 + seed % 7, 1 + seed % 3
         h, w = 1 + (seed * 7) % 50, 1 + (seed * 13) % 50
         length, p = 1 + (seed * 5) % 40, (0.0, 0.5, 1.0)[seed % 3]
-        uv = torch.rand(n * (2 * n_holes + 1) + 1, dtype=torch.float64, generator=gen(seed))
-        expected = naive_cutout_boxes(uv[:-1], n, n_holes, h, w, length, p)
-        in_torch = erasing_module._cutout_boxes(uv[:-1], n, h, w, length, p)
-        in_numpy = erasing_module._cutout_boxes(uv[:-1].numpy(), n, h, w, length, p)
-        assert in_torch.dtype == torch.int64 and in_numpy.dtype == "int64"
-        assert in_torch.tolist() == in_numpy.tolist() == expected
         params = sample_cutout_params(n, h, w, n_holes, length, p, gen(seed))
+        g = gen(seed)
+        centres = torch.rand((2, n, n_holes), dtype=torch.float64, generator=g).tolist()
+        gates = torch.rand((n, 1), generator=g)[:, 0].tolist()
+        expected = naive_cutout_boxes(centres, gates, n, n_holes, h, w, length, p)
         assert params.boxes.dtype == torch.int64 and params.boxes.tolist() == expected
-        assert params.noise_seed == int(float(uv[-1]) * 2**53)
+        assert params.noise_seed == int(torch.randint(2**62, (), generator=g))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31),
     n=st.integers(1, 8),
@@ -222,7 +286,7 @@ def test_random_erasing_bounds(seed, n, h, w, s, r, p) -> None:
     b = params.boxes
     eh, ew = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     assert ((b[:, 0] >= 0) & (b[:, 2] <= h) & (b[:, 1] >= 0) & (b[:, 3] <= w)).all()
-    assert ((eh >= 0) & (eh < h) & (ew >= 0) & (ew < w)).all()
+    assert ((eh >= 0) & (eh < h) & (ew >= 0) & (ew < w)).all()  # as torchvision: h < H, w < W
     x = torch.ones(n, 1, h, w)
     out, _ = random_erasing_batch(x, None, params)
     assert torch.equal((out == 0).flatten(1).sum(1), eh * ew)  # erased pixels = box area
@@ -239,7 +303,7 @@ def test_random_erasing_bounds(seed, n, h, w, s, r, p) -> None:
         assert (hh + 0.5) / max(ww - 0.5, 1e-12) >= r[0] * (1 - 1e-9)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31),
     n=st.integers(1, 8),
@@ -271,7 +335,7 @@ def test_cutout_centres_are_uniform_and_per_sample() -> None:
     assert params.boxes[:, 0].unique(dim=0).shape[0] > 500
 
 
-def test_cutout_p_is_per_sample() -> None:
+def test_p_is_per_image() -> None:
     params = sample_cutout_params(2000, 16, 16, length=4, p=0.3, generator=gen(0))
     cut = (params.boxes[:, 0, 2] > params.boxes[:, 0, 0]).float().mean()
     assert abs(float(cut) - 0.3) < 0.04
@@ -288,9 +352,14 @@ def test_dtype_and_layout_kept_inputs_untouched(dtype, value, hw) -> None:
     x0 = x.clone()
     cp = sample_cutout_params(5, hw, hw, length=4, generator=gen())
     rp = sample_random_erasing_params(5, hw, hw, p=1.0, generator=gen())
-    for out in (cutout_batch(x, None, cp, value)[0], random_erasing_batch(x, None, rp, value)[0]):
+    for params, out in (
+        (cp, cutout_batch(x, None, cp, value)[0]),
+        (rp, random_erasing_batch(x, None, rp, value)[0]),
+    ):
         assert out.dtype == dtype and out.is_contiguous(memory_format=torch.channels_last)
         assert not torch.equal(out, x)
+        if value != "random":
+            assert torch.equal(out, naive_fill(x, params.boxes, value))
     assert torch.equal(x, x0)
 
 
@@ -302,9 +371,11 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="`n_holes` must be >= 1, got 0"):
         sample_cutout_params(4, 12, 10, n_holes=0)
     with pytest.raises(TypeError, match="`length` must be an integer, got float"):
-        sample_cutout_params(4, 12, 10, length=2.5)
+        sample_cutout_params(4, 12, 10, length=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`p` must be in \[0, 1\], got 1.5"):
         sample_random_erasing_params(4, 12, 10, p=1.5)
+    with pytest.raises(ValueError, match=r"`p` must be in \[0, 1\], got nan"):
+        sample_cutout_params(4, 12, 10, p=float("nan"))
     with pytest.raises(ValueError, match=r"`scale` values must be in \[0, 1\]"):
         sample_random_erasing_params(4, 12, 10, scale=(0.1, 1.5))
     with pytest.raises(ValueError, match=r"`scale` must be \(min, max\) with min <= max"):
@@ -312,27 +383,81 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="`ratio` values must be > 0"):
         sample_random_erasing_params(4, 12, 10, ratio=(0.0, 2.0))
     with pytest.raises(TypeError, match=r"`ratio` must be a pair of floats"):
-        sample_random_erasing_params(4, 12, 10, ratio=0.3)
+        sample_random_erasing_params(4, 12, 10, ratio=0.3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`scale` must be a pair of floats"):
+        sample_random_erasing_params(4, 12, 10, scale=(0.1, "0.2"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`attempts` must be >= 1, got 0"):
         sample_random_erasing_params(4, 12, 10, attempts=0)
+    with pytest.raises(TypeError, match=r"`generator` must be a torch\.Generator or None, got str"):
+        sample_random_erasing_params(4, 12, 10, generator="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`generator` must be a torch\.Generator or None, got int"):
+        sample_cutout_params(4, 12, 10, generator=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="2 per-channel entries but the images have C=3"):
         cutout_batch(x, None, cp, value=(0.1, 0.2))
     with pytest.raises(ValueError, match="'random', got 'noise'"):
-        cutout_batch(x, None, cp, value="noise")
+        cutout_batch(x, None, cp, value="noise")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="`value` must be a float"):
         cutout_batch(x, None, cp, value=True)
     with pytest.raises(ValueError, match="`value` must be finite"):
         cutout_batch(x, None, cp, value=math.inf)
-    with pytest.raises(ValueError, match=r"drawn for batch_size=4, but the images have N=3"):
+    with pytest.raises(ValueError, match=r"`value` must contain finite floats, got \[0.1, nan"):
+        cutout_batch(x, None, cp, value=(0.1, float("nan"), 0.2))
+    with pytest.raises(TypeError, match="non-empty sequence of floats"):
+        cutout_batch(x, None, cp, value=[])
+    with pytest.raises(ValueError, match=r"drawn for N=4 images .* images have shape \(3, 3, 12"):
         cutout_batch(x[:3], None, cp)
     with pytest.raises(ValueError, match=r"size \(H, W\)=\(12, 10\)"):
         random_erasing_batch(x[..., :5], None, sample_random_erasing_params(4, 12, 10))
     with pytest.raises(TypeError, match=r"floating-point images.*torch\.int64"):
         cutout_batch(x.long(), None, cp)
-    with pytest.raises(ValueError, match=r"`boxes` must have shape \(N, 4\)"):
-        random_erasing_batch(x, None, RandomErasingParams(torch.zeros(4, 2).long(), 12, 10))
-    with pytest.raises(ValueError, match=r"`boxes` must have shape \(N, n_holes, 4\)"):
-        cutout_batch(x, None, CutoutParams(torch.zeros(4, 4).long(), 12, 10))
+    with pytest.raises(TypeError, match=r"`params` must be a CutoutParams .*got NoneType"):
+        cutout_batch(x, None, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`params` must be a RandomErasingParams .*CutoutParams"):
+        random_erasing_batch(x, None, cp)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("scale", "ratio", "match"),
+    [
+        ((float("nan"), 0.1), (0.3, 3.0), r"`scale` values must be finite, got \(nan, 0.1\)"),
+        ((0.1, float("inf")), (0.3, 3.0), r"`scale` values must be finite, got \(0.1, inf\)"),
+        ((0.1, 0.2), (float("nan"), 2.0), r"`ratio` values must be finite, got \(nan, 2.0\)"),
+        ((0.1, 0.2), (0.3, float("inf")), r"`ratio` values must be finite, got \(0.3, inf\)"),
+        ((0.1, 0.2), (-float("inf"), 2.0), r"`ratio` values must be finite"),
+    ],
+)
+def test_random_erasing_rejects_nan_and_inf(scale, ratio, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        sample_random_erasing_params(4, 12, 10, scale=scale, ratio=ratio)
+
+
+def test_params_reject_boxes_outside_the_image() -> None:
+    msg = (
+        r"every box must satisfy 0 <= top <= bottom <= height=12 and 0 <= left <= right <= width=10"
+    )
+    for box in ([0, 0, 13, 2], [0, 0, 2, 11], [3, 0, 2, 2], [0, -1, 2, 2], [0, 4, 2, 3]):
+        with pytest.raises(ValueError, match=rf"`RandomErasingParams`: {msg}"):
+            RandomErasingParams(torch.tensor([box] * 4), 12, 10)
+        with pytest.raises(ValueError, match=rf"`CutoutParams`: {msg}"):
+            CutoutParams(torch.tensor([[[0, 0, 0, 0], box]] * 4), 12, 10)
+    with pytest.raises(ValueError, match=r"`RandomErasingParams`: `boxes` must end in 4 corners"):
+        RandomErasingParams(torch.zeros(4, 2).long(), 12, 10)
+    with pytest.raises(TypeError, match="`CutoutParams`: `boxes` must be an int64 tensor with 3"):
+        CutoutParams(torch.zeros(4, 4).long(), 12, 10)
+    with pytest.raises(TypeError, match="`RandomErasingParams`: `boxes` must be an int64 tensor"):
+        RandomErasingParams(torch.zeros(4, 4), 12, 10)
+    with pytest.raises(ValueError, match="`height` must be >= 1, got 0"):
+        CutoutParams(torch.zeros(4, 1, 4).long(), 0, 10)
+    # the edges themselves are fine: a box may fill the image, an empty box erases nothing
+    full = RandomErasingParams(torch.tensor([[0, 0, 12, 10], [12, 10, 12, 10]]), 12, 10)
+    out, _ = random_erasing_batch(torch.ones(2, 1, 12, 10), None, full)
+    assert out.flatten(1).sum(1).tolist() == [0.0, 120.0]
+
+
+def test_params_are_frozen() -> None:
+    p = sample_cutout_params(2, 8, 8)
+    with pytest.raises(AttributeError):
+        p.boxes = p.boxes  # type: ignore[misc]
 
 
 def test_docstring_examples_run() -> None:
