@@ -125,13 +125,7 @@ def test_inplace_writes_into_x_and_equals_the_plain_call(fn: str) -> None:
         apply(x, None, params, inplace="yes")
 
 
-# BUG (lib): erasing.py `_fill` writes with torch.where(..., out=torch.empty_like(x)); autograd
-# refuses `out=` when an input requires grad, so images that require grad raise RuntimeError
-# ("functions with out=... arguments don't support automatic differentiation") instead of
-# working as issue 13 asks.
-@pytest.mark.xfail(
-    strict=True, raises=RuntimeError, reason="erasing.py: where(out=) fails on requires_grad"
-)
+# images that require grad work (regression: torch.where(out=), which autograd refuses)
 @pytest.mark.parametrize("fn", ["cutout", "erasing"])
 def test_images_that_require_grad_work(fn: str) -> None:
     x = images(4).requires_grad_(True)

@@ -460,12 +460,7 @@ def test_inplace_equals_the_plain_call(name, sample, apply) -> None:
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 
-# BUG (lib, minor): mixing.py mixup_batch computes `x.lerp_(partners, 1 - lam)` in place but
-# `torch.lerp(partners, x, lam)` otherwise; lerp rounds differently for the two argument
-# orders, so `inplace=True` changes the images by an ulp (and differs from the naive loop).
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="mixup_batch: inplace=True rounds differently"
-)
+# `inplace` never changes the numbers (regression: lerp_ in place rounded differently)
 @pytest.mark.parametrize("mode", ["batch", "elem"])
 def test_mixup_inplace_is_bit_exact(mode: str) -> None:
     x, y = batch(5)
@@ -492,23 +487,9 @@ def test_expanded_views_work_and_are_never_written(name, sample, apply) -> None:
     assert torch.equal(x, base.expand(5, 3, 8, 10))
 
 
-# BUG (lib): mixing.py writes the result with `out=` (torch.lerp(..., out=...) in mixup_batch,
-# torch.where(..., out=...) in cutmix_batch with one box per sample, torch.index_select(...,
-# out=dest) in ricap_batch); autograd refuses `out=` when an input requires grad, so
-# images that require grad raise RuntimeError ("functions with out=... arguments don't
-# support automatic differentiation") instead of working (issue 13).
-_GRAD_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="mixing.py: `out=` writes fail on images that require grad",
-)
-GRAD_CASES = [
-    pytest.param(*c, marks=_GRAD_BUG, id=c[0]) if c[0] != "cutmix_b" else pytest.param(*c, id=c[0])
-    for c in CASES
-]
-
-
-@pytest.mark.parametrize(("name", "sample", "apply"), GRAD_CASES)
+# images that require grad work and get gradients (regression: `out=` writes, which
+# autograd refuses, in mixup_batch, cutmix_batch with one box per sample and ricap_batch)
+@pytest.mark.parametrize(("name", "sample", "apply"), CASES, ids=IDS)
 def test_images_that_require_grad_work_and_get_gradients(name, sample, apply) -> None:
     x, y = batch(5)
     x.requires_grad_(True)
@@ -527,7 +508,15 @@ def test_images_that_require_grad_work_and_get_gradients(name, sample, apply) ->
         apply(x, y, params, inplace=True)
 
 
-@_GRAD_BUG
+@pytest.mark.parametrize(("name", "sample", "apply"), CASES, ids=IDS)
+def test_inplace_refuses_images_that_require_grad(name, sample, apply) -> None:
+    x, y = batch(5)
+    x.requires_grad_(True)
+    with pytest.raises(ValueError, match=r"`inplace=True` refuses to write into a tensor that"):
+        apply(x, y, sample(5, gen(3)), inplace=True)
+    assert x.grad is None and x._version == 0
+
+
 def test_mixup_gradient_flows_to_both_partners() -> None:
     """d/dx_i of the sum of the mixed batch: λ_i + Σ_{j: perm[j] = i} (1 - λ_j)."""
     x, y = batch(4)
@@ -665,20 +654,25 @@ def test_params_reject_values_outside_the_image_or_unit_interval() -> None:
         RICAPParams(4, 5, perms, zeros[:, :3], 8, 10)
 
 
-# BUG (lib): nothing checks that the targets have the images' batch size or that `perm` holds
-# indices in [0, N): `mixup_batch(x (4, ...), torch.arange(3), params)` and
-# `MixUpParams(0.5, torch.tensor([0, 5, 1, 2]))` end in torch's "IndexError: index out of
-# range in self" from index_select, not a ValueError that names the argument.
-@pytest.mark.xfail(
-    strict=True, raises=IndexError, reason="mixing.py: targets' N and perm values are not checked"
-)
 def test_targets_of_another_batch_size_and_bad_permutations_are_rejected() -> None:
     x, _ = batch(4)
     params = sample_mixup_params(4, generator=gen())
-    with pytest.raises(ValueError, match="targets"):
+    with pytest.raises(
+        ValueError, match=r"targets of shape \(N,\) or \(N, K\) with N=4, got shape \(3,\)"
+    ):
         mixup_batch(x, torch.arange(3), params)
-    with pytest.raises(ValueError, match="perm"):
+    with pytest.raises(ValueError, match=r"with N=4, got shape \(5, 5\)"):
+        cutmix_batch(x, torch.zeros(5, K), sample_cutmix_params(4, 8, 10, generator=gen()))
+    with pytest.raises(ValueError, match=r"`MixUpParams`: permutation entries must be in \[0, 3\]"):
         MixUpParams(0.5, torch.tensor([0, 5, 1, 2]))
+    with pytest.raises(
+        ValueError, match=r"`CutMixParams`: permutation entries must be in \[0, 3\]"
+    ):
+        CutMixParams(torch.tensor([0, 1, 2, -1]), torch.zeros(1, 4, dtype=torch.long), 8, 10)
+    perms = torch.arange(4).repeat(4, 1)
+    perms[2, 1] = 4
+    with pytest.raises(ValueError, match=r"`RICAPParams`: permutation entries must be in \[0, 3\]"):
+        RICAPParams(4, 5, perms, torch.zeros(4, 4, 2, dtype=torch.long), 8, 10)
 
 
 def test_params_are_frozen_and_global_generator_works() -> None:
