@@ -414,13 +414,52 @@ def test_cross_entropy_ignore_index(ignore_index: int, label_smoothing: float, r
             torch.testing.assert_close(F.nll_loss(lp, mix, w, **kw_nll), ref, **TOL)
 
 
-def test_cross_entropy_gradient_equals_the_dense_gradient() -> None:
-    _, y = mixed(8, 0.1)
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("components", [1, 2, 8])
+def test_gradients_equal_the_reference_gradients(components, weighted, reduction) -> None:
+    """The analytic backward of the mixed losses against autograd through the naive
+    reference (ignored labels, class weights, both smoothings, each reduction)."""
+    g = gen(components)
+    y0 = torch.randint(0, K, (N,), generator=g)
+    y0[[0, 3]] = -100  # ignored labels, wherever the mixing moves them
+    y = smooth_targets(y0, 0.1)
+    if components > 1:
+        lam = torch.rand(N, generator=g)
+        y = mix_targets(y, [(None, lam), (torch.randperm(N, generator=g), 1 - lam)])
+    if components == 8:
+        perms = [None, *(torch.randperm(N, generator=g) for _ in range(3))]
+        y = mix_targets(y, list(zip(perms, [0.1, 0.2, 0.3, 0.4], strict=True)))
+    assert len(y.components) == components
     logits = torch.randn(N, K, generator=gen(6), requires_grad=True)
-    (g_ours,) = torch.autograd.grad(F.cross_entropy(logits, y, label_smoothing=0.2), logits)
-    ref = F.cross_entropy(logits, y.to_dense(K), label_smoothing=0.2)
-    (g_ref,) = torch.autograd.grad(ref, logits)
+    w = torch.rand(K, generator=gen(7)) + 0.5 if weighted else None
+    upstream = torch.rand(N, generator=gen(8)) if reduction == "none" else torch.tensor(1.7)
+    for ls in (0.0, 0.2):
+        loss = F.cross_entropy(logits, y, w, reduction=reduction, label_smoothing=ls)
+        ref = naive_ignore_loss(logits, y, w, -100, reduction, ls)
+        torch.testing.assert_close(loss, ref, **TOL)
+        (g_ours,) = torch.autograd.grad(loss, logits, upstream)
+        (g_ref,) = torch.autograd.grad(ref, logits, upstream)
+        torch.testing.assert_close(g_ours, g_ref, **TOL)
+    log_probs = F.log_softmax(logits, 1)
+    loss = F.nll_loss(log_probs, y, w, reduction=reduction)
+    ref = naive_ignore_loss(logits, y, w, -100, reduction, 0.0)
+    torch.testing.assert_close(loss, ref, **TOL)
+    (g_ours,) = torch.autograd.grad(loss, logits, upstream)
+    (g_ref,) = torch.autograd.grad(ref, logits, upstream)
     torch.testing.assert_close(g_ours, g_ref, **TOL)
+
+
+def test_bf16_logits_get_bf16_gradients() -> None:
+    _, y = mixed(2, 0.1)
+    logits = (torch.randn(N, K, generator=gen(6)) * 2).bfloat16().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+    loss.backward()
+    assert loss.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
+    ref = logits.detach().float().requires_grad_(True)
+    F.cross_entropy(ref, y.to_dense(K), label_smoothing=0.1).backward()
+    torch.testing.assert_close(logits.grad.float(), ref.grad, rtol=1e-2, atol=1e-3)
 
 
 # ------------------------------------------------------------------ losses: BCE with logits
