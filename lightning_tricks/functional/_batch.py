@@ -20,6 +20,7 @@ __all__ = [
     "check_positive",
     "check_probability",
     "check_size",
+    "like",
     "sample_beta",
     "writable",
 ]
@@ -105,6 +106,13 @@ def check_inplace(fn: str, x: Tensor, inplace: Any) -> bool:
             f"`{fn}`: `inplace=True` refuses to write into {why}; pass `inplace=False`"
         )
     return inplace
+
+
+def like(x: Tensor, out: Tensor) -> Tensor:
+    """``out`` in the memory format of ``x`` (``channels_last`` stays ``channels_last``)."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def sample_beta(alpha: float, size: int, generator: torch.Generator | None) -> Tensor:

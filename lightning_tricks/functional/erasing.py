@@ -32,6 +32,7 @@ from ._batch import (
     check_probability,
     check_size,
     device_of,
+    like,
 )
 from .mixing import box_mask
 
@@ -93,7 +94,9 @@ def _fill(fn: str, x: Tensor, boxes: Tensor, value: FillValue, seed: int, inplac
                 f"C={x.shape[1]} channels; give 1 or C values"
             )
         fill = torch.tensor(value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return torch.where(mask, fill, x, out=x if inplace else torch.empty_like(x))
+    if inplace:
+        return torch.where(mask, fill, x, out=x)
+    return like(x, torch.where(mask, fill, x))
 
 
 def _noise_seed(generator: torch.Generator | None, device: torch.device) -> int:

@@ -35,6 +35,7 @@ from ._batch import (
     check_positive,
     check_size,
     device_of,
+    like,
     sample_beta,
 )
 from .targets import mix_targets
@@ -58,6 +59,8 @@ def _check_perm(cls: str, perm: object, shape: tuple[int, ...]) -> None:
     if not isinstance(perm, Tensor) or perm.dtype != torch.int64 or perm.shape != shape:
         got = tuple(perm.shape) if isinstance(perm, Tensor) else type(perm).__name__
         raise ValueError(f"`{cls}`: permutations must be int64 of shape {shape}, got {got}")
+    if perm.numel() and not bool(((perm >= 0) & (perm < shape[-1])).all()):
+        raise ValueError(f"`{cls}`: permutation entries must be in [0, {shape[-1] - 1}]")
 
 
 # --------------------------------------------------------------------------------- MixUp
@@ -175,9 +178,9 @@ def mixup_batch(
     if isinstance(lam, Tensor):
         lam = lam.to(x.device, x.dtype).view(-1, 1, 1, 1)
     partners = x.index_select(0, perm)
-    if inplace:
-        return x.lerp_(partners, 1.0 - lam), y_out
-    return torch.lerp(partners, x, lam, out=torch.empty_like(x)), y_out
+    if inplace:  # the same kernel and rounding as out of place
+        return torch.lerp(partners, x, lam, out=x), y_out
+    return like(x, torch.lerp(partners, x, lam)), y_out
 
 
 # -------------------------------------------------------------------------------- CutMix
@@ -334,7 +337,7 @@ def cutmix_batch(
         out[:, :, top:bottom, left:right] = x[:, :, top:bottom, left:right].index_select(0, perm)
         return out, y_out
     mask = box_mask(params.boxes.to(x.device).unsqueeze(1), params.height, params.width)
-    mixed = torch.where(mask, x.index_select(0, perm), x, out=torch.empty_like(x))
+    mixed = like(x, torch.where(mask, x.index_select(0, perm), x))
     return (x.copy_(mixed) if inplace else mixed), y_out
 
 
@@ -508,5 +511,5 @@ def ricap_batch(
         span = (n - 1) * s_n + (hgt - ph) * s_h + (wid - pw) * s_w + 1
         windows = x.as_strided((span, c, ph, pw), (1, s_c, s_h, s_w), x.storage_offset())
         dest = out.as_strided((n, c, ph, pw), (o_n, o_c, o_h, o_w), r0 * o_h + c0 * o_w)
-        torch.index_select(windows, 0, first_k, out=dest)
+        dest.copy_(windows.index_select(0, first_k))
     return (x.copy_(out) if inplace else out), y_out

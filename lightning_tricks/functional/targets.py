@@ -24,6 +24,7 @@ Probability targets ``(N, K)`` stay probabilities: the tricks return float32 ``(
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,6 +137,15 @@ class MixedTargets(Tensor):
             )
         self._ledger.consumed = True
         return _dense(self, num_classes)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MixedTargets:
+        return MixedTargets._make(
+            [t.clone() for t in self._labels],
+            [t.clone() for t in self._weights],
+            self._smoothing,
+            copy.deepcopy(self._ledger, memo),
+            self.hard().clone(),
+        )
 
     def __repr__(self, *, tensor_contents: Any = None) -> str:
         return (
@@ -272,7 +282,8 @@ def mix_targets(y: Tensor, parts: Sequence[MixPart], num_classes: int | None = N
                 [0.5000, 0.5000]])
     """
     fn = "mix_targets"
-    _check_targets(fn, y)
+    sizes = {perm.shape[0] for perm, _ in parts if perm is not None}
+    _check_targets(fn, y, sizes.pop() if len(sizes) == 1 else None)
     if y.ndim == 2:
         dense = _dense(y, num_classes)
         out = torch.zeros_like(dense)
