@@ -25,10 +25,11 @@ QUICKSTART = [
         """# Quick start: tricks for your own LightningModule
 
 Every trick of `lightning-tricks` is a Lightning **callback**: add it to the `Trainer` and
-leave your module alone. The only contract is the loss: if your `training_step` computes
-`F.cross_entropy(self(x), y)`, the label-changing tricks (label smoothing, MixUp, CutMix,
-RICAP) work unchanged, because `F.cross_entropy` accepts class probabilities `(N, K)` as
-well as class indices `(N,)`.
+leave your module alone. The label-changing tricks (label smoothing, MixUp, CutMix, RICAP)
+keep the targets looking like labels: inside your `training_step`, `y` is still int64 `(N,)`,
+so accuracy, torchmetrics and logging work as before, while `F.cross_entropy`, `F.nll_loss`
+and `F.binary_cross_entropy_with_logits` on that `y` compute the mixed (or smoothed) loss.
+No `num_classes` attribute, no special targets.
 
 This notebook trains a small CNN on the digits bundled with scikit-learn (no download), plots
 the learning-rate schedule that `WarmupCosine` put in place, and previews what the batch
@@ -61,7 +62,6 @@ _ = pl.seed_everything(0)""",
     def __init__(self, lr: float = 0.05, num_classes: int = 10):
         super().__init__()
         self.save_hyperparameters()
-        self.num_classes = num_classes  # read by the label-changing tricks for index targets
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
         self.net = nn.Sequential(
@@ -73,9 +73,11 @@ _ = pl.seed_everything(0)""",
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = F.cross_entropy(self(x), y)  # y: indices (N,) or probabilities (N, K)
+        x, y = batch  # int64 labels (N,), also under the label tricks
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)  # the smoothed / mixed loss when a trick ran
         self.log("train/loss", loss)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean())  # on the hard labels
         return loss
 
     def evaluate(self, batch, stage):
@@ -98,7 +100,8 @@ _ = pl.seed_everything(0)""",
         """## Add the tricks as callbacks
 
 * `WarmupCosine`: linear warmup then cosine decay, stepped every optimizer step;
-* `LabelSmoothing`: targets become `0.9 · one_hot + 0.1 / K`;
+* `LabelSmoothing`: the loss sees `0.9 · one_hot + 0.1 / K` (K from the logits), the rest of
+  the step sees the labels;
 * `BatchCropFlip`: a random crop (translation by up to 2 pixels) per image, on the device,
   for the whole batch at once (mirroring off: digits are not mirror-symmetric).
 
@@ -128,9 +131,10 @@ trainer = pl.Trainer(
 )
 model = MyNet(lr=0.05)
 trainer.fit(model, datamodule=data)
+train_acc = float(trainer.callback_metrics["train/acc"])  # logged on the hard labels
 test_acc = trainer.test(model, datamodule=data, verbose=False)[0]["test/acc"]
-print(f"{trainer.global_step} steps, test accuracy {100 * test_acc:.1f} % "
-      f"({len(data.train_set)} training images)")""",
+print(f"{trainer.global_step} steps, last train-batch accuracy {100 * train_acc:.1f} %, "
+      f"test accuracy {100 * test_acc:.1f} % ({len(data.train_set)} training images)")""",
     ),
     ("md", "## The learning-rate schedule the callback put in place"),
     (
@@ -152,19 +156,22 @@ configs/tricks/warmup_cosine.yaml --out lr.png` draws the same plan without trai
 ## What the batch tricks do to a batch
 
 `transform_batch` applies a batch trick outside the `Trainer` (it is what
-`lightning-tricks preview` uses). Captions show the targets: mixing tricks turn a label into
-a mixture of classes.""",
+`lightning-tricks preview` uses). Captions show the targets. A mixing trick returns hard
+labels that carry the mixture; `y.to_dense(10)` spells the mixture out as `(N, 10)`
+probabilities, which is what the captions show.""",
     ),
     (
         "py",
         """x, y = next(iter(data.train_dataloader()))
 x, y = x[:8], y[:8]
+x_mix, y_mix = MixUp(alpha=1.0, seed=0).transform_batch(x, y)
+x_cut, y_cut = CutMix(alpha=1.0, seed=0).transform_batch(x, y)
 previews = {
     "original": (x, y),
     "BatchCropFlip": BatchCropFlip(padding=2, flip_p=0.0, seed=0).transform_batch(x, y),
     "Cutout": Cutout(length=8, seed=0).transform_batch(x, y),
-    "MixUp (α=1)": MixUp(alpha=1.0, seed=0).transform_batch(x, y, num_classes=10),
-    "CutMix": CutMix(alpha=1.0, seed=0).transform_batch(x, y, num_classes=10),
+    "MixUp (α=1)": (x_mix, y_mix.to_dense(10)),  # the mixture as (N, 10) probabilities
+    "CutMix": (x_cut, y_cut.to_dense(10)),
 }
 mean, std = data.mean[0], data.std[0]
 fig, axes = plt.subplots(len(previews), 8, figsize=(8, 1.25 * len(previews)))
@@ -176,6 +183,30 @@ for row, (name, (xb, yb)) in zip(axes, previews.items()):
     row[0].text(-0.3, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=8)
 fig.tight_layout()
 plt.show()""",
+    ),
+    (
+        "md",
+        """## What your `training_step` sees after MixUp
+
+The mixed `y` is an ordinary-looking label tensor: its values are, per image, the label with
+the larger weight. Comparisons and metrics use those labels; the cross-entropy uses the
+mixture, and equals the cross-entropy on the dense probabilities.""",
+    ),
+    (
+        "py",
+        """with torch.no_grad():
+    logits = model(x_mix)
+print("y after MixUp:     ", y_mix.dtype, tuple(y_mix.shape), y_mix.tolist())
+print("accuracy on y:     ", (logits.argmax(1) == y_mix).float().mean().item())
+print("F.cross_entropy:   ", round(F.cross_entropy(logits, y_mix).item(), 5))
+print("on y.to_dense(10): ", round(F.cross_entropy(logits, y_mix.to_dense(10)).item(), 5))""",
+    ),
+    (
+        "md",
+        """The same holds for `F.nll_loss` on log-probabilities and for a one-logit
+`F.binary_cross_entropy_with_logits` head on `y.view(-1, 1).float()`. A loss of your own
+reads the mixture with `y.to_dense(num_classes)` (or construct the trick with
+`targets="dense"`); if a training step's loss never used the mixture, the trick warns once.""",
     ),
     (
         "md",
