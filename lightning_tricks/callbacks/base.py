@@ -113,6 +113,7 @@ class BatchTrick(Callback):
     changes_labels: ClassVar[bool] = False
     mixes_labels: ClassVar[bool] = False  # for the "mixed twice on every batch" warning
     smooths_labels: ClassVar[bool] = False  # for the "smoothed twice" warning
+    p_per_image: ClassVar[bool] = False  # the trick's `p` is drawn per image, not per batch
 
     def __init__(
         self,

@@ -224,6 +224,8 @@ class Cutout(BatchTrick):
         (True, [1, 0])
     """
 
+    p_per_image = True
+
     def __init__(
         self,
         n_holes: int = 1,
@@ -278,6 +280,8 @@ class RandomErasing(BatchTrick):
         >>> int((x[:, 0] == 0).flatten(1).any(1).sum())
         8
     """
+
+    p_per_image = True
 
     def __init__(
         self,
@@ -406,7 +410,7 @@ class OneOf(BatchTrick):
         }
         for i, trick in enumerate(tricks):
             name = type(trick).__name__
-            if trick.changes_labels and getattr(trick, "p", 1.0) != 1.0:
+            if not trick.p_per_image and getattr(trick, "p", 1.0) != 1.0:
                 raise ValueError(
                     f"`tricks[{i}]` ({name}) has p={trick.p}; inside OneOf a chosen trick "  # type: ignore[attr-defined]
                     "always applies: set its p=1 and use OneOf's `p` / `weights`"

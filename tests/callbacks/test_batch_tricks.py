@@ -15,6 +15,7 @@ from jsonargparse import ArgumentParser
 import lightning_tricks.callbacks.batch_tricks as batch_tricks_module
 from lightning_tricks.callbacks import (
     RICAP,
+    BatchCropFlip,
     BatchTrick,
     CutMix,
     Cutout,
@@ -162,6 +163,7 @@ def test_label_tricks_emit_mixed_targets_others_keep_indices() -> None:
         (lambda: OneOf([MixUp(p=0.5)]), ValueError, r"`tricks\[0\]` \(MixUp\) has p=0\.5"),
         (lambda: OneOf([MixUp(stop_epoch=3)]), ValueError, r"sets `stop_epoch`=3, which OneOf"),
         (lambda: OneOf([MixUp(input_key="img")]), ValueError, "sets `input_key`='img'"),
+        (lambda: OneOf([BatchCropFlip(p=0.5)]), ValueError, r"\(BatchCropFlip\) has p=0\.5"),
         (lambda: OneOf([Cutout(target_key="t")]), ValueError, "sets `target_key`='t'"),
         (lambda: OneOf([MixUp(seed=3)]), ValueError, r"\(MixUp\) sets `seed`=3"),
         (lambda: OneOf([MixUp(num_classes=3)]), ValueError, "sets `num_classes`=3"),
