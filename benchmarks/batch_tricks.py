@@ -89,7 +89,7 @@ def per_image(transform: Callable[[Tensor], Tensor]) -> Fn:
 
 
 def ricap_reference(x: Tensor, y: Tensor, beta: float = 0.3) -> tuple[Tensor, list, list]:
-    """RICAP as in the paper's listing (Takahashi et al. 2019): one crop position per patch."""
+    """RICAP as in the paper's listing (Takahashi et al. 2019; H and W used consistently)."""
     i_h, i_w = x.shape[2:]
     w = int(np.round(i_w * np.random.beta(beta, beta)))
     h = int(np.round(i_h * np.random.beta(beta, beta)))
