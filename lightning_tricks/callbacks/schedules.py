@@ -156,7 +156,13 @@ class WarmupCosine(_WarmupLength, OptimizerTransform):
     ``configure_optimizers`` and attaches a :class:`~lightning_tricks.schedulers.WarmupCosineLR`
     to every optimizer, stepped each optimizer step over ``trainer.estimated_stepping_batches``
     steps. A scheduler the module returns for that optimizer is replaced (with one warning);
-    use :class:`Warmup` to keep it. Checkpoints restore the schedule exactly, mid-epoch too.
+    use :class:`Warmup` to keep it. The peak is the LR the user configured: the ``max_lr`` of
+    a replaced ``OneCycleLR`` / ``CyclicLR``, else the LR the optimizer was created with (the
+    group's ``initial_lr``), never what a scheduler wrote into the groups. Checkpoints restore
+    the schedule exactly, mid-epoch too.
+
+    Under manual optimization the schedule is stepped after every real optimizer step (a
+    step post-hook), and the module's ``self.lr_schedulers().step()`` calls are dropped.
 
     Args:
         warmup_steps: warmup length in optimizer steps (>= 0).
@@ -266,6 +272,10 @@ class Warmup(_WarmupLength, OptimizerTransform):
     * per-epoch schedulers, ``ReduceLROnPlateau`` or several: they keep their own Lightning
       configs (interval, monitor, ...) but ignore their steps until the warmup is over; the
       warmup itself is a separate per-step scheduler config.
+
+    Under manual optimization the warmup is stepped after every real optimizer step (a step
+    post-hook); ``self.lr_schedulers()`` keeps the shape the module expects, and the module's
+    ``step()`` calls reach its own scheduler once the warmup is over.
 
     A finite-horizon schedule (e.g. a cosine over ``estimated_stepping_batches``) is shifted
     by the warmup and so ends before reaching its minimum; :class:`WarmupCosine` fits a cosine

@@ -2,7 +2,7 @@
 
 Styles: automatic optimization with HF-style dict batches and ``.logits`` outputs, manual
 optimization (Lightning's wrapper with a StepLR the module steps itself, and the raw torch
-optimizer), a module returning OneCycleLR, and a module + Trainer of the standalone
+optimizer, never touching its schedulers), a module returning OneCycleLR, and a module + Trainer of the standalone
 ``pytorch_lightning`` package. Each runs 4 optimizer steps in fp32 and bf16-mixed, and each
 test checks behaviour against a reference computed here: the LR of every step, the param
 groups, the L1 effect (equal to the penalty added to the module's own loss), the EMA average
@@ -93,7 +93,9 @@ STYLES = [
     ),
     Style(
         "manual_raw_optimizer",
-        lambda: ManualOptClassifier(lr=0.1, weight_decay=WD, use_pl_optimizer=False),
+        lambda: ManualOptClassifier(
+            lr=0.1, weight_decay=WD, use_pl_optimizer=False, step_schedulers=False
+        ),
         lambda: RandomImageDataModule(n_train=32),
         [0.1] * STEPS,
         0.1,

@@ -29,6 +29,8 @@ class ManualOptClassifier(pl.LightningModule):
         use_pl_optimizer: step Lightning's optimizer wrapper (default) or, as some research
             templates do, the raw torch optimizer (``self.optimizers(use_pl_optimizer=False)``;
             Lightning then does not count the steps in ``global_step``).
+        step_schedulers: call ``self.lr_schedulers().step()`` after the optimizer step
+            (default), or never touch the schedulers.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class ManualOptClassifier(pl.LightningModule):
         weight_decay: float = 0.0,
         scheduler: str | None = None,
         use_pl_optimizer: bool = True,
+        step_schedulers: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,7 +57,7 @@ class ManualOptClassifier(pl.LightningModule):
         opt.zero_grad()
         self.manual_backward(loss)
         opt.step()
-        sch = self.lr_schedulers()
+        sch = self.lr_schedulers() if self.hparams.step_schedulers else None
         if sch is not None:
             sch.step()
         self.log("train_loss", loss)
