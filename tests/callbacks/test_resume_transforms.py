@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,50 @@ def test_resume_without_warmup_cosine_warns(tmp_path: Path, swap: list[Any]) -> 
             UserWarning, match=r"Please add the following callbacks: \[.WarmupCosine"
         ):
             _run(tmp_path, swap, ckpt_path=ckpt)
+
+
+@pytest.mark.parametrize("schedule", ["Warmup", "WarmupCosine"])
+def test_manual_optimization_resume_continues_the_schedule(tmp_path: Path, schedule: str) -> None:
+    """Manual optimization: the slot's state (callback schedule + the module's StepLR) and the
+    EMA step count are checkpointed; a mid-epoch resume equals the uninterrupted run."""
+    from zoo.manual_opt import ManualOptClassifier
+
+    from lightning_tricks.callbacks import EMA
+
+    def run(ckpt_path: str | None = None, every: int | None = None) -> tuple[_Record, Any]:
+        torch.manual_seed(0)
+        rec = _Record()
+        model = ManualOptClassifier(scheduler="step")
+        sched = Warmup(warmup_steps=2) if schedule == "Warmup" else WarmupCosine(warmup_steps=2)
+        callbacks: list[Any] = [rec, sched, EMA(decay=0.5, warmup=False)]
+        if every is not None:
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=tmp_path / "ck",
+                    every_n_train_steps=every,
+                    save_top_k=-1,
+                    filename="{step}",
+                )
+            )
+        fit(
+            model,
+            RandomImageDataModule(n_train=32, batch_size=8),
+            tmp_path,
+            max_epochs=2,
+            ckpt_path=ckpt_path,
+            callbacks=callbacks,
+            enable_checkpointing=every is not None,
+        )
+        return rec, model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "WarmupCosine replaces")
+        warnings.filterwarnings("ignore", "Be aware that when using `ckpt_path`")
+        warnings.filterwarnings("ignore", "Using ModelCheckpoint with manual optimization")
+        full, full_model = run()
+        run(every=3)
+        resumed, resumed_model = run(ckpt_path=str(tmp_path / "ck" / "step=3.ckpt"))
+    assert len(set(full.lrs)) > 2  # the schedule moves
+    assert resumed.lrs == pytest.approx(full.lrs[3:])
+    for (name, p), q in zip(full_model.named_parameters(), resumed_model.parameters()):
+        torch.testing.assert_close(p, q, msg=name)

@@ -168,7 +168,18 @@ def _ids(style: Style) -> str:
 @pytest.mark.parametrize("style", STYLES, ids=_ids)
 def test_warmup_cosine_and_no_bias_decay(style: Style, precision: str) -> None:
     """The cosine peaks at the configured LR; biases/norms get a zero-decay group that follows it."""
-    trainer, model, rec = _fit(style, [WarmupCosine(warmup_steps=2), NoBiasDecay()], precision)
+    callbacks = [WarmupCosine(warmup_steps=2), NoBiasDecay()]
+    replaced = {
+        "one_cycle": "OneCycleLR's max_lr",
+        "manual_steplr": "the optimizer's configured lr",
+    }
+    if style.name in replaced:  # the warning names the replaced scheduler and the peak
+        sched = "OneCycleLR" if style.name == "one_cycle" else "StepLR"
+        match = rf"replaces the scheduler\(s\) {sched} .* peak LR is {style.peak:g} \({replaced[style.name]}\)"
+        with pytest.warns(UserWarning, match=match):
+            trainer, model, rec = _fit(style, callbacks, precision)
+    else:
+        trainer, model, rec = _fit(style, callbacks, precision)
     expected = [warmup_cosine(i, style.peak, STEPS, 2) for i in range(STEPS)]
     for lrs, want in zip(rec.lrs, expected):
         assert lrs == pytest.approx([want, want], rel=1e-6, abs=1e-12)
