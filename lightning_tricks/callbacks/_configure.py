@@ -249,15 +249,10 @@ class _DropEarlyTrainData(Callback):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         drop_early_train_data_on_resume(trainer)
-        if self in trainer.callbacks:
-            trainer.callbacks.remove(self)
-
-    @override
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        if self in trainer.callbacks:
-            trainer.callbacks.remove(self)
+        # Lightning is iterating over trainer.callbacks: only the last one can leave safely
+        # (otherwise it stays, a no-op outside a resume)
+        if trainer.callbacks and trainer.callbacks[-1] is self:
+            trainer.callbacks.pop()
 
 
 def watch_early_train_data(trainer: Any) -> None:
