@@ -16,6 +16,15 @@ When resuming, a training dataloader built inside ``configure_optimizers`` (by
 ``trainer.estimated_stepping_batches``, the module's or ours) is dropped again so that
 Lightning rebuilds it after the checkpoint restore and a mid-epoch resume sees the saved
 batch order (work-around for Lightning issue #20550, see :func:`reset_early_train_data`).
+The same is done in every transform's ``on_fit_start`` and by the project's data modules, so
+a module that reads ``estimated_stepping_batches`` itself is covered too.
+
+**Manual optimization** (``automatic_optimization = False``): Lightning steps no scheduler,
+so a scheduler a transform adds sits in a private slot (``_HookStepped``) that steps it after
+every real optimizer step through a torch step post-hook; what the module's
+``self.lr_schedulers()`` returns keeps its shape (one slot per scheduler the module returned,
+one for a module that returned none), and the module's own ``step()`` calls reach its own
+scheduler once a warmup in front of it is over.
 """
 
 from __future__ import annotations
@@ -27,9 +36,12 @@ from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
+
+from ..schedulers.warmup import _HookStepped
 
 __all__: list[str] = []
 
@@ -119,9 +131,14 @@ class OptimizerTransform(Callback):
             install(pl_module, self, keep=trainer.callbacks)
 
     @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        drop_early_train_data_on_resume(trainer)
+
+    @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             uninstall(pl_module, self)
+            detach_hooks(trainer)
 
     @override
     def on_exception(
@@ -129,6 +146,71 @@ class OptimizerTransform(Callback):
     ) -> None:
         # Lightning skips the teardown hooks when a fit raises
         uninstall(pl_module, self)
+        detach_hooks(trainer)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        # a non-empty state puts this callback's key in the checkpoint: a resume without it
+        # is then reported (by Lightning, and by the remaining transforms, see below)
+        return {"transform": type(self).__name__}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        warn_missing_transforms(trainer, checkpoint)
+
+
+def is_manual(pl_module: Any) -> bool:
+    """Whether the module steps its optimizers itself (Lightning's manual optimization)."""
+    return not getattr(pl_module, "automatic_optimization", True)
+
+
+def detach_hooks(trainer: Any) -> None:
+    """Remove the optimizer hooks of the scheduler slots of a manual-optimization fit."""
+    for config in getattr(trainer, "lr_scheduler_configs", None) or []:
+        if isinstance(config.scheduler, _HookStepped):
+            config.scheduler.detach()
+
+
+#: schedule callbacks whose absence on resume leaves the run on another LR schedule
+_SCHEDULE_TRANSFORMS = ("WarmupCosine", "Warmup", "LinearScalingRule")
+_CHECKED = "_lightning_tricks_transforms_checked"
+
+
+def warn_missing_transforms(trainer: Any, checkpoint: dict[str, Any]) -> None:
+    """Warn once per checkpoint when it was written with a schedule callback now missing.
+
+    The LR schedule such a callback added is in the checkpoint but nothing restores it, so the
+    resumed run would continue on another schedule (e.g. a flat LR) without a word.
+    """
+    if checkpoint.get(_CHECKED):
+        return
+    checkpoint[_CHECKED] = True
+    saved = checkpoint.get("callbacks") or {}
+    present = {type(cb).__name__ for cb in getattr(trainer, "callbacks", [])}
+    for key, state in saved.items():
+        name = state.get("transform") if isinstance(state, dict) else None
+        if name == "NoBiasDecay" and name not in present:
+            rank_zero_warn(
+                f"the checkpoint was written with the NoBiasDecay callback ({key}), which this "
+                "fit does not have: the optimizer has fewer param groups than the saved "
+                "optimizer state, which therefore cannot be restored. Add the same NoBiasDecay "
+                "callback to resume.",
+                category=UserWarning,
+            )
+        if name in _SCHEDULE_TRANSFORMS and name not in present:
+            rank_zero_warn(
+                f"the checkpoint was written with the {name} callback ({key}), which this fit "
+                f"does not have: the LR schedule it added is not restored and the run goes on "
+                f"with the module's own schedule (a flat LR if it has none). Add the same "
+                f"{name} callback to resume its schedule.",
+                category=UserWarning,
+            )
 
 
 _MISSING = object()
@@ -147,6 +229,45 @@ _INSTALLED: weakref.WeakKeyDictionary[pl.LightningModule, _Installed] = weakref.
 
 def _train_data_is_set_up(trainer: pl.Trainer) -> bool:
     return getattr(trainer.fit_loop, "_combined_loader", None) is not None
+
+
+def drop_early_train_data_on_resume(trainer: Any) -> None:
+    """At ``on_fit_start`` of a resumed fit, drop a train loader built during setup.
+
+    Between ``setup`` and ``on_fit_start`` only the strategy setup runs, where
+    ``configure_optimizers`` may read ``trainer.estimated_stepping_batches`` (Lightning
+    #20550); the loop state is restored after ``on_fit_start``, so dropping the early loader
+    here lets the fit loop rebuild it and load its saved state, for any module.
+    """
+    if getattr(trainer, "ckpt_path", None) is not None and _train_data_is_set_up(trainer):
+        reset_early_train_data(trainer)
+
+
+class _DropEarlyTrainData(Callback):
+    """Internal one-shot callback: at ``on_fit_start`` drop the train loader built early."""
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        drop_early_train_data_on_resume(trainer)
+        # Lightning is iterating over trainer.callbacks: only the last one can leave safely
+        # (otherwise it stays, a no-op outside a resume)
+        if trainer.callbacks and trainer.callbacks[-1] is self:
+            trainer.callbacks.pop()
+
+
+def watch_early_train_data(trainer: Any) -> None:
+    """Call from a ``train_dataloader()``: on a resume, when the loader is requested before
+    the checkpoint's loop state is restored (``estimated_stepping_batches`` read in any
+    module's ``configure_optimizers``, Lightning #20550), have it dropped at ``on_fit_start``
+    so that the fit loop rebuilds it and loads its saved state."""
+    if trainer is None or getattr(trainer, "ckpt_path", None) is None:
+        return
+    loop = getattr(trainer, "fit_loop", None)
+    callbacks = getattr(trainer, "callbacks", None)
+    if loop is None or loop.restarting or not isinstance(callbacks, list):
+        return
+    if not any(isinstance(cb, _DropEarlyTrainData) for cb in callbacks):
+        callbacks.append(_DropEarlyTrainData())
 
 
 def reset_early_train_data(trainer: pl.Trainer) -> None:

@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning_utilities.core.overrides import is_overridden
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 from typing_extensions import override
+
+from ._configure import drop_early_train_data_on_resume, is_manual, warn_missing_transforms
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -57,6 +62,14 @@ class _EMAUpdate:
         torch._foreach_lerp_(averaged, current, 1.0 - d)
 
 
+def _overrides_configure_model(pl_module: Any) -> bool:
+    """``is_overridden("configure_model")`` for modules of either Lightning package."""
+    for cls in type(pl_module).__mro__:
+        if cls.__name__ == "LightningModule" and cls.__module__.endswith("core.module"):
+            return is_overridden("configure_model", pl_module, parent=cls)
+    return False
+
+
 def _check_float(
     name: str, value: Any, lo: float, hi: float, lo_open: bool, hi_open: bool
 ) -> float:
@@ -87,6 +100,13 @@ class EMA(EMAWeightAveraging):
     pickle), keeping the average on the training device, and starting the average from the
     weights at ``on_fit_start`` (after init callbacks and the strategy set the model up).
     Resuming restores the average and its update count exactly.
+
+    **Module styles.** Works with modules and Trainers of ``lightning.pytorch`` and of the
+    standalone ``pytorch_lightning`` package. Under manual optimization
+    (``automatic_optimization = False``) the optimizer steps are counted by a torch step
+    post-hook on every optimizer, so the average is updated once per training batch in which
+    the module stepped an optimizer, also when it steps the raw optimizer
+    (``self.optimizers(use_pl_optimizer=False)``), which Lightning does not count.
 
     Args:
         decay: the (final) decay, in [0, 1). Default 0.999; 0.9999 for long ImageNet runs
@@ -176,7 +196,30 @@ class EMA(EMAWeightAveraging):
         return None if self._average_model is None else self._average_model.module
 
     @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Lightning's own setup calls lightning.pytorch's ``is_overridden``, which rejects
+        # modules of the standalone ``pytorch_lightning`` package ("Expected a parent")
+        if stage != "fit":
+            return
+        if _overrides_configure_model(pl_module):
+            rank_zero_warn(
+                "EMA: the module overrides configure_model; the averaged copy is not sharded, "
+                "so it may not fit in memory",
+                category=UserWarning,
+            )
+            pl_module.configure_model()
+        self._average_model = AveragedModel(
+            model=pl_module,
+            device=self._device or pl_module.device,
+            use_buffers=self._use_buffers,
+            **self._kwargs,
+        )
+        self._optimizer_steps = 0
+        self._remove_hooks()
+
+    @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        drop_early_train_data_on_resume(trainer)
         model = self._average_model
         if model is None:
             return
@@ -184,6 +227,73 @@ class EMA(EMAWeightAveraging):
             model.to(pl_module.device)  # ``setup`` ran before the strategy moved the model
         if int(model.n_averaged) == 0:  # fresh start: begin from the weights actually used
             self._copy_current_to_average(pl_module)
+        if is_manual(pl_module):
+            self._remove_hooks()
+            self._hooks = [
+                opt.register_step_post_hook(self._count_step) for opt in trainer.optimizers
+            ]
+
+    def _count_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._optimizer_steps = getattr(self, "_optimizer_steps", 0) + 1
+
+    def _remove_hooks(self) -> None:
+        for handle in getattr(self, "_hooks", []):
+            handle.remove()
+        self._hooks: list[Any] = []
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not is_manual(pl_module):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            return
+        # manual optimization: count the optimizer's real steps (Lightning's global_step
+        # misses steps of the raw optimizer)
+        steps = getattr(self, "_optimizer_steps", 0)
+        if steps > self._latest_update_step and self.should_update(step_idx=steps - 1):
+            assert self._average_model is not None
+            self._average_model.update_parameters(pl_module)
+            self._latest_update_step = steps
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._remove_hooks()
+        super().on_train_end(trainer, pl_module)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._remove_hooks()
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["optimizer_steps"] = getattr(self, "_optimizer_steps", 0)
+        return state
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._optimizer_steps = int(state_dict.get("optimizer_steps", 0))
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        warn_missing_transforms(trainer, checkpoint)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_hooks"] = []  # hook handles hold weak references and do not pickle
+        return state
 
     @torch.no_grad()
     def _copy_current_to_average(self, pl_module: pl.LightningModule) -> None:

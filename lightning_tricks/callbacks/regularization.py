@@ -14,7 +14,13 @@ from typing_extensions import override
 
 from ..optim.param_groups import add_l1_grad_, no_decay_names
 from ..schedulers._groups import extend_scheduler_groups
-from ._configure import OptimizerConfig, OptimizerTransform
+from ._configure import (
+    OptimizerConfig,
+    OptimizerTransform,
+    drop_early_train_data_on_resume,
+    is_manual,
+    warn_missing_transforms,
+)
 
 __all__ = ["L1Regularization", "NoBiasDecay"]
 
@@ -86,8 +92,10 @@ class NoBiasDecay(OptimizerTransform):
         exempt = {id(p) for n, p in pl_module.named_parameters() if n in names}
         self.moved = 0
         decayed_groups = 0
-        for optimizer in config.optimizers:
+        for index, optimizer in enumerate(config.optimizers):
+            before = len(optimizer.param_groups)
             decayed_groups += self._split(optimizer, exempt, config)
+            self._check_resume(trainer, index, optimizer, before)
         if decayed_groups == 0:
             rank_zero_warn(
                 "NoBiasDecay: no param group has weight_decay > 0, so there is no decay to "
@@ -96,6 +104,34 @@ class NoBiasDecay(OptimizerTransform):
             )
         else:
             rank_zero_info(f"NoBiasDecay: {self.moved} parameters get no weight decay")
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._checkpoint_groups: list[int] | None = None
+        super().setup(trainer, pl_module, stage)
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        states = checkpoint.get("optimizer_states") or []
+        self._checkpoint_groups = [len(s.get("param_groups", [])) for s in states]
+
+    def _check_resume(
+        self, trainer: pl.Trainer, index: int, optimizer: Optimizer, before: int
+    ) -> None:
+        saved = getattr(self, "_checkpoint_groups", None)
+        after = len(optimizer.param_groups)
+        if not saved or index >= len(saved) or after == before or saved[index] != before:
+            return
+        raise ValueError(
+            f"NoBiasDecay splits the param groups of {type(optimizer).__name__} ({before} -> "
+            f"{after}), but the checkpoint {trainer.ckpt_path} was written without it "
+            f"({saved[index]} group(s)), so its optimizer state cannot be restored. Resume "
+            "without NoBiasDecay, or start a new fit (no ckpt_path) from the checkpoint's "
+            "weights, e.g. `model.load_state_dict(torch.load(path)['state_dict'])`"
+        )
 
     def _split(self, optimizer: Optimizer, exempt: set[int], config: OptimizerConfig) -> int:
         n_before = len(optimizer.param_groups)
@@ -146,6 +182,12 @@ class L1Regularization(Callback):
     gradient accumulation, after AMP unscaling and the DDP all-reduce, before clipping and the
     optimizer step. The result equals adding ``weight × Σ|w|`` to the loss, without touching
     ``training_step``. (L2 regularisation is the optimizer's ``weight_decay``.)
+
+    **Manual optimization** (``automatic_optimization = False``): the gradient is added by a
+    torch step pre-hook on every optimizer, i.e. inside ``opt.step()``, after the module's
+    ``manual_backward`` (and after any clipping it does itself) and after a closure passed to
+    ``step(closure)`` has run; it works with Lightning's optimizer wrapper and with the raw
+    optimizer (``self.optimizers(use_pl_optimizer=False)``) alike.
 
     Args:
         weight: the coefficient λ (> 0).
@@ -201,15 +243,72 @@ class L1Regularization(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        drop_early_train_data_on_resume(trainer)
         self._params = self.select(pl_module)
+        self._remove_hooks()
+        if is_manual(pl_module):
+            self._hooks = [opt.register_step_pre_hook(self._pre_step) for opt in trainer.optimizers]
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        warn_missing_transforms(trainer, checkpoint)
+
+    def apply(self, optimizer: Optimizer) -> None:
+        """Add ``weight × sign(w)`` to the gradients of the selected parameters of ``optimizer``."""
+        in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        add_l1_grad_([p for p in self._params if id(p) in in_optimizer], self.weight)
+
+    def _pre_step(self, optimizer: Optimizer, args: Any, kwargs: Any) -> Any:
+        # torch passes the optimizer itself as args[0]
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if closure is None:
+            self.apply(optimizer)
+            return None
+        # the closure computes the gradients: add the penalty after it has run
+        wrapped = _AfterClosure(closure, self, optimizer)
+        if "closure" in kwargs:
+            return args, {**kwargs, "closure": wrapped}
+        return (args[0], wrapped, *args[2:]), kwargs
+
+    def _remove_hooks(self) -> None:
+        for handle in getattr(self, "_hooks", []):
+            handle.remove()
+        self._hooks: list[Any] = []
 
     @override
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
-        in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        add_l1_grad_([p for p in self._params if id(p) in in_optimizer], self.weight)
+        if not is_manual(pl_module):  # manual optimization: the step pre-hook does it
+            self.apply(optimizer)
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._params = []
+        self._remove_hooks()
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._params = []
+        self._remove_hooks()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_hooks"] = []  # hook handles hold weak references and do not pickle
+        return state
+
+
+class _AfterClosure:
+    """A step closure that adds the L1 gradient after the original closure has run."""
+
+    def __init__(self, closure: Any, owner: L1Regularization, optimizer: Optimizer) -> None:
+        self.closure, self.owner, self.optimizer = closure, owner, optimizer
+
+    def __call__(self) -> Any:
+        out = self.closure()
+        self.owner.apply(self.optimizer)
+        return out

@@ -13,13 +13,13 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from ..schedulers._groups import GROUP_LR_KEYS, iter_schedulers, scale_scheduler_lrs
-from ..schedulers.warmup import GradualWarmup, WarmupCosineLR, _AfterWarmup
-from ._configure import OptimizerConfig, OptimizerTransform, installed_transforms
+from ..schedulers.warmup import GradualWarmup, WarmupCosineLR, _AfterWarmup, _HookStepped
+from ._configure import OptimizerConfig, OptimizerTransform, installed_transforms, is_manual
 
 __all__ = ["LinearScalingRule", "Warmup", "WarmupCosine"]
 
@@ -107,6 +107,46 @@ def _names(configs: list[dict[str, Any]]) -> str:
     return ", ".join(type(c["scheduler"]).__name__ for c in configs)
 
 
+def configured_peaks(
+    optimizer: Optimizer, replaced: list[dict[str, Any]]
+) -> tuple[list[float], str]:
+    """The peak LR of each param group for a schedule replacing ``replaced``, and its source.
+
+    The peak is the LR the user configured, not what a scheduler wrote into the groups at
+    construction: the ``max_lr`` of a replaced ``OneCycleLR`` / ``CyclicLR`` (their configured
+    peak), else the group's ``initial_lr`` (the LR it had when its first scheduler was built),
+    else its current ``lr`` (the optimizer's configured LR when no scheduler was built).
+    """
+    cyclic = [
+        s
+        for c in replaced
+        for s in iter_schedulers(c["scheduler"])
+        if isinstance(s, (OneCycleLR, CyclicLR))
+    ]
+    groups = optimizer.param_groups
+    if cyclic:
+        sched = cyclic[0]
+        if isinstance(sched, OneCycleLR):
+            peaks = [float(g.get("max_lr", g["lr"])) for g in groups]
+        else:
+            max_lrs = list(getattr(sched, "max_lrs", []))
+            peaks = [
+                float(max_lrs[i]) if i < len(max_lrs) else float(g["lr"])
+                for i, g in enumerate(groups)
+            ]
+        return peaks, f"{type(sched).__name__}'s max_lr"
+    peaks = [float(g.get("initial_lr", g["lr"])) for g in groups]
+    return peaks, "the optimizer's configured lr"
+
+
+def _fmt(values: list[float]) -> str:
+    return (
+        f"{values[0]:g}"
+        if len(set(values)) == 1
+        else "[" + ", ".join(f"{v:g}" for v in values) + "]"
+    )
+
+
 class WarmupCosine(_WarmupLength, OptimizerTransform):
     """Per-step linear warmup then cosine decay, on any LightningModule.
 
@@ -116,7 +156,13 @@ class WarmupCosine(_WarmupLength, OptimizerTransform):
     ``configure_optimizers`` and attaches a :class:`~lightning_tricks.schedulers.WarmupCosineLR`
     to every optimizer, stepped each optimizer step over ``trainer.estimated_stepping_batches``
     steps. A scheduler the module returns for that optimizer is replaced (with one warning);
-    use :class:`Warmup` to keep it. Checkpoints restore the schedule exactly, mid-epoch too.
+    use :class:`Warmup` to keep it. The peak is the LR the user configured: the ``max_lr`` of
+    a replaced ``OneCycleLR`` / ``CyclicLR``, else the LR the optimizer was created with (the
+    group's ``initial_lr``), never what a scheduler wrote into the groups. Checkpoints restore
+    the schedule exactly, mid-epoch too.
+
+    Under manual optimization the schedule is stepped after every real optimizer step (a
+    step post-hook), and the module's ``self.lr_schedulers().step()`` calls are dropped.
 
     Args:
         warmup_steps: warmup length in optimizer steps (>= 0).
@@ -176,17 +222,21 @@ class WarmupCosine(_WarmupLength, OptimizerTransform):
         total = total_steps(trainer, "WarmupCosine")
         warmup = self.resolve_warmup(trainer)
         self.warn_if_longer(warmup, total)
+        manual = is_manual(pl_module)
         for optimizer in config.optimizers:
             existing = config.schedulers_of(optimizer)
             if existing:
+                peaks, source = configured_peaks(optimizer, existing)
+                for group, peak in zip(optimizer.param_groups, peaks):
+                    group["lr"] = group["initial_lr"] = peak
                 rank_zero_warn(
                     f"WarmupCosine replaces the scheduler(s) {_names(existing)} that "
                     f"{type(pl_module).__name__}.configure_optimizers returned for "
-                    f"{type(optimizer).__name__}; return no scheduler to silence this, or use "
-                    "the Warmup callback to keep yours",
+                    f"{type(optimizer).__name__}; its peak LR is {_fmt(peaks)} ({source}). "
+                    "Return no scheduler to silence this, or use the Warmup callback to keep "
+                    "yours",
                     category=UserWarning,
                 )
-                config.schedulers = [c for c in config.schedulers if c not in existing]
             scheduler = WarmupCosineLR(
                 optimizer,
                 total_steps=max(total, warmup),
@@ -194,7 +244,19 @@ class WarmupCosine(_WarmupLength, OptimizerTransform):
                 warmup_start_factor=self.warmup_start_factor,
                 min_lr=self.min_lr,
             )
-            config.schedulers.append({"scheduler": scheduler, "interval": "step", "frequency": 1})
+            if not manual:
+                config.schedulers = [c for c in config.schedulers if c not in existing]
+                config.schedulers.append(
+                    {"scheduler": scheduler, "interval": "step", "frequency": 1}
+                )
+                continue
+            # manual optimization: stepped after each optimizer step; the module's own
+            # lr_schedulers() keeps its shape, its step() calls go nowhere
+            if not existing:
+                config.schedulers.append({"scheduler": _HookStepped(optimizer, scheduler)})
+                continue
+            for i, conf in enumerate(existing):
+                conf["scheduler"] = _HookStepped(optimizer, scheduler if i == 0 else None)
 
 
 class Warmup(_WarmupLength, OptimizerTransform):
@@ -210,6 +272,10 @@ class Warmup(_WarmupLength, OptimizerTransform):
     * per-epoch schedulers, ``ReduceLROnPlateau`` or several: they keep their own Lightning
       configs (interval, monitor, ...) but ignore their steps until the warmup is over; the
       warmup itself is a separate per-step scheduler config.
+
+    Under manual optimization the warmup is stepped after every real optimizer step (a step
+    post-hook); ``self.lr_schedulers()`` keeps the shape the module expects, and the module's
+    ``step()`` calls reach its own scheduler once the warmup is over.
 
     A finite-horizon schedule (e.g. a cosine over ``estimated_stepping_batches``) is shifted
     by the warmup and so ends before reaching its minimum; :class:`WarmupCosine` fits a cosine
@@ -297,8 +363,12 @@ class Warmup(_WarmupLength, OptimizerTransform):
                 "already; drop one of them",
                 category=UserWarning,
             )
+        manual = is_manual(pl_module)
         for optimizer in config.optimizers:
             existing = config.schedulers_of(optimizer)
+            if manual:
+                self._manual(optimizer, warmup, existing, config)
+                continue
             if not existing:
                 scheduler = self._warmup(optimizer, warmup)
                 config.schedulers.append({"scheduler": scheduler, "interval": "step"})
@@ -322,6 +392,27 @@ class Warmup(_WarmupLength, OptimizerTransform):
                     conf["reduce_on_plateau"] = True
             first = config.schedulers.index(existing[0])
             config.schedulers.insert(first, {"scheduler": scheduler, "interval": "step"})
+
+    def _manual(
+        self,
+        optimizer: Optimizer,
+        warmup: int,
+        existing: list[dict[str, Any]],
+        config: OptimizerConfig,
+    ) -> None:
+        """Manual optimization: the warmup is stepped after each optimizer step; the module's
+        own schedulers keep their places and receive its ``step()`` calls after the warmup."""
+        scheduler = self._warmup(optimizer, warmup)
+        if not existing:
+            config.schedulers.append({"scheduler": _HookStepped(optimizer, scheduler)})
+            return
+        for i, conf in enumerate(existing):
+            if i == 0:
+                if self.multiplier != 1.0:
+                    scale_scheduler_lrs(conf["scheduler"], self.multiplier)
+                conf["scheduler"] = _HookStepped(optimizer, scheduler, conf["scheduler"])
+            else:
+                conf["scheduler"] = _AfterWarmup(conf["scheduler"], scheduler)
 
 
 def _batch_size(trainer: pl.Trainer) -> int:

@@ -14,6 +14,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 from torchvision.transforms import v2
 
+from ..callbacks._configure import watch_early_train_data
+
 __all__ = [
     "ClassificationDataModule",
     "EpochSeededSampler",
@@ -211,6 +213,7 @@ class ClassificationDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> StatefulDataLoader:
         self.setup("fit")
+        watch_early_train_data(getattr(self, "trainer", None))  # Lightning #20550, any module
         assert self.train_set is not None
         if dist.is_available() and dist.is_initialized():
             replicas, rank = dist.get_world_size(), dist.get_rank()

@@ -337,3 +337,97 @@ class _AfterWarmup(LRScheduler):
         state = dict(state_dict)
         self.after_scheduler.load_state_dict(state.pop("after_scheduler"))
         self.__dict__.update(state)
+
+
+class _HookStepped(LRScheduler):
+    """A scheduler slot for modules that step their optimizers themselves (private).
+
+    Under Lightning's manual optimization nothing steps the schedulers but the module's own
+    ``self.lr_schedulers().step()``. This slot takes the place of a scheduler the module sees:
+
+    * ``owned`` (a scheduler a callback added: ``WarmupCosineLR``, ``GradualWarmup``) is
+      stepped after every real step of the optimizer, through a step post-hook, whatever the
+      module does with its schedulers (a step the AMP grad scaler skips does not count);
+    * ``user`` (the module's own scheduler, or None) receives the module's ``step(...)`` calls
+      once ``owned`` has finished its warmup (its hand-over step is over); before that, or
+      when ``user`` is None (a scheduler the callback replaced), they are dropped.
+
+    Its ``state_dict`` holds both schedulers' states, so Lightning checkpoints it natively.
+    Call :meth:`detach` to remove the hook.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        owned: LRScheduler | None = None,
+        user: LRScheduler | ReduceLROnPlateau | None = None,
+    ) -> None:
+        for sched in (owned, user):
+            if sched is not None and sched.optimizer is not optimizer:
+                raise ValueError("the schedulers of a slot must share its optimizer")
+        self.optimizer = optimizer
+        self.owned = owned
+        self.user = user
+        self.last_epoch = 0
+        self._step_count = 1
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self._handle: Any = None
+        if owned is not None:
+            self._handle = optimizer.register_step_post_hook(self._after_optimizer_step)
+
+    def _after_optimizer_step(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if self.owned is not None:
+            self.owned.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def detach(self) -> None:
+        """Remove the optimizer hook (the slot no longer steps ``owned``)."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    @property
+    def released(self) -> bool:
+        """Whether the module's own ``step()`` calls reach ``user`` now."""
+        owned = self.owned
+        if self.user is None:
+            return False
+        if owned is None:
+            return True
+        warmup_steps = getattr(owned, "warmup_steps", 0)
+        return owned.last_epoch > warmup_steps
+
+    def get_lr(self) -> list[Any]:  # type: ignore[override]
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def step(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """The module's step: forwarded to its own scheduler once released, else dropped."""
+        self._step_count += 1
+        self.last_epoch += 1
+        if self.released:
+            assert self.user is not None
+            self.user.step(*args, **kwargs)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "last_epoch": self.last_epoch,
+            "_step_count": self._step_count,
+            "_last_lr": self._last_lr,
+            "owned": None if self.owned is None else self.owned.state_dict(),
+            "user": None if self.user is None else self.user.state_dict(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        for name in ("owned", "user"):
+            sub_state = state.pop(name, None)
+            sched = getattr(self, name)
+            if sub_state is not None and sched is not None:
+                sched.load_state_dict(sub_state)
+        self.__dict__.update(state)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handle"] = None  # hook handles hold weak references and do not pickle
+        return state

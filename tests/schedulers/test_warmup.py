@@ -17,7 +17,7 @@ from torch.optim.lr_scheduler import (
 )
 
 from lightning_tricks.schedulers import GradualWarmup, WarmupCosineLR, warmup_cosine
-from lightning_tricks.schedulers.warmup import _AfterWarmup
+from lightning_tricks.schedulers.warmup import _AfterWarmup, _HookStepped
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -246,3 +246,34 @@ def test_after_warmup_proxy_defers_the_wrapped_scheduler() -> None:
     assert lrs[6:] == pytest.approx([0.05, 0.05, 0.05, 0.025, 0.025, 0.025])
     state = proxy.state_dict()
     assert state["after_scheduler"]["last_epoch"] == 3  # forwarded at the ends of t=5, 8, 11
+
+
+def test_hook_stepped_slot_steps_owned_on_optimizer_step_and_round_trips() -> None:
+    """The manual-optimization slot: the warmup follows real optimizer steps; the module's
+    own step() calls reach its scheduler only after the hand-over; state round-trips."""
+
+    def build() -> tuple[torch.optim.Optimizer, _HookStepped]:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        user = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        return opt, _HookStepped(opt, GradualWarmup(opt, warmup_steps=2), user)
+
+    opt, slot = build()
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        slot.step()  # the module's own call
+    # ramp 0, 0.05, hand-over 0.1 (StepLR's step 0), then StepLR halves every step
+    assert lrs == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.025])
+    state = slot.state_dict()
+    _, slot2 = build()
+    slot2.load_state_dict(state)
+    assert slot2.state_dict() == state
+    slot.detach()
+    opt.step()  # no longer stepped by the optimizer
+    assert slot.owned.last_epoch == state["owned"]["last_epoch"]
+    # a replaced scheduler's slot (no user scheduler) drops the module's calls
+    opt3 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    dropped = _HookStepped(opt3)
+    dropped.step()
+    assert opt3.param_groups[0]["lr"] == 0.1 and not dropped.released
