@@ -19,8 +19,9 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import RandomImageDataModule, fit, make_trainer
+from helpers import RandomImageDataModule, RandomImageDataset, fit, make_trainer
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from zoo.kd_binary import BinaryClassifier
 from zoo.kd_hf import HFStyleClassifier, PixelValuesDataModule, TinyHFImageModel
 from zoo.kd_manual import ManualOptimClassifier
@@ -33,7 +34,7 @@ T, ALPHA = 3.0, 0.6
 PRECISIONS = ["32-true", "bf16-mixed"]
 
 
-class FirstStep(pl.Callback):
+class _FirstStepHooks:
     """Records the first training batch, the weights before it and the loss given to backward."""
 
     def __init__(self) -> None:
@@ -51,6 +52,10 @@ class FirstStep(pl.Callback):
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Tensor) -> None:
         if self.loss is None:
             self.loss = loss.detach().clone()
+
+
+class FirstStep(_FirstStepHooks, pl.Callback):
+    pass
 
 
 def _clone(batch: Any) -> Any:
@@ -243,3 +248,41 @@ def test_one_logit_teacher_accuracy_is_logged(tmp_path: Path) -> None:
     with torch.no_grad():
         acc = ((student.teacher(x)[:, 0] > 0).long() == y).float().mean()
     assert float(trainer.callback_metrics["val/teacher_acc"]) == pytest.approx(float(acc), abs=1e-6)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_pytorch_lightning_module_and_trainer(precision: str, tmp_path: Path) -> None:
+    """The standalone ``pytorch_lightning`` package: its module, its Trainer, same term."""
+    pl_standalone = pytest.importorskip("pytorch_lightning")
+    from zoo.kd_pytorch_lightning import StandaloneClassifier
+
+    STYLES["pytorch_lightning"] = (StandaloneClassifier, {}, _images, _ref_ce, 4)
+    try:
+        teacher = _teacher(4)
+        before = copy.deepcopy(teacher.state_dict())
+        torch.manual_seed(0)
+        student = _student_class(StandaloneClassifier)(teacher=teacher, temperature=T, alpha=ALPHA)
+        first = type("FirstStepStandalone", (_FirstStepHooks, pl_standalone.Callback), {})()
+        trainer = pl_standalone.Trainer(
+            max_steps=2,
+            precision=precision,
+            callbacks=[first],
+            limit_val_batches=0,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            accelerator="cpu",
+            devices=1,
+            deterministic=True,
+            default_root_dir=str(tmp_path),
+        )
+        data = RandomImageDataset(32, 4)  # plain DataLoader: the data module is lightning's
+        trainer.fit(student, train_dataloaders=DataLoader(data, batch_size=8))
+        assert trainer.global_step == 2
+        _check_first_step("pytorch_lightning", precision, student, first, teacher)
+        _check_trained_and_frozen(student, first, teacher, before)
+        for key in ("train_loss", "train_acc", "train/kd_loss", "train/distill_loss"):
+            assert key in trainer.callback_metrics, key
+    finally:
+        del STYLES["pytorch_lightning"]
