@@ -286,3 +286,44 @@ def test_pytorch_lightning_module_and_trainer(precision: str, tmp_path: Path) ->
             assert key in trainer.callback_metrics, key
     finally:
         del STYLES["pytorch_lightning"]
+
+
+class _PlainBackward(ManualOptimClassifier):
+    """Manual optimization that calls ``loss.backward()`` instead of ``self.manual_backward``."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt = self.optimizers()
+        x, y = batch
+        opt.zero_grad()
+        F.cross_entropy(self(x), y).backward()
+        opt.step()
+
+
+class _BackwardWithoutForward(ManualOptimClassifier):
+    """Manual optimization whose step calls ``self.net(x)``, not the module's forward."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt = self.optimizers()
+        x, y = batch
+        opt.zero_grad()
+        self.manual_backward(F.cross_entropy(self.net(x), y))
+        opt.step()
+
+
+def test_manual_optimization_misuse_is_never_silent(tmp_path: Path) -> None:
+    student = _student_class(_PlainBackward)(teacher=_teacher(4), temperature=T, alpha=ALPHA)
+    with pytest.warns(UserWarning, match=r"never called `self.manual_backward\(loss\)`"):
+        fit(student, _images(), tmp_path, max_steps=1, limit_val_batches=0)
+    student = _student_class(_BackwardWithoutForward)(teacher=_teacher(4))
+    with pytest.raises(RuntimeError, match=r"override `distillation_module\(\)`"):
+        fit(student, _images(), tmp_path, max_steps=1, limit_val_batches=0)
+
+    class Fixed(_student_class(_BackwardWithoutForward)):  # type: ignore[misc]
+        def distillation_module(self) -> nn.Module:
+            return self.net
+
+    first = FirstStep()
+    torch.manual_seed(0)
+    student = Fixed(teacher=_teacher(4), temperature=T, alpha=ALPHA)
+    fit(student, _images(), tmp_path, max_steps=1, limit_val_batches=0, callbacks=[first])
+    _check_first_step("manual_optimization", "32-true", student, first, student.teacher)
