@@ -75,6 +75,27 @@ class DistillationLoss(nn.Module):
         ce = F.cross_entropy(_loss_dtype(student_logits), _check_target(target, student_logits))
         return DistillationLossOutput(self.alpha * kd + (1.0 - self.alpha) * ce, kd, ce)
 
+    def combine(
+        self, own_loss: Tensor, student_logits: Tensor, teacher_logits: Tensor
+    ) -> DistillationLossOutput:
+        """``(1 − alpha) · own_loss + alpha · kd_loss(s, t, T)`` for a loss computed elsewhere.
+
+        What :class:`~lightning_tricks.mixins.DistillationMixin` adds to a module's own loss
+        (its cross-entropy, NLL, BCE, mixed-label loss, ...). The ``ce_loss`` field of the
+        result is ``own_loss``. One-logit binary heads (``(N,)`` / ``(N, 1)``) are paired as
+        two-class distributions, see :func:`~lightning_tricks.functional.kd_loss`.
+
+        Example::
+
+            >>> import torch
+            >>> s, t = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+            >>> out = DistillationLoss(alpha=0.5, temperature=1.0).combine(torch.tensor(1.0), s, t)
+            >>> torch.allclose(out.loss, 0.5 * torch.tensor(1.0) + 0.5 * out.kd_loss)
+            True
+        """
+        kd = kd_loss(student_logits, teacher_logits, self.temperature)
+        return DistillationLossOutput((1.0 - self.alpha) * own_loss + self.alpha * kd, kd, own_loss)
+
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         """The combined loss (a scalar).
 

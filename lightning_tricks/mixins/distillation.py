@@ -1,8 +1,27 @@
-"""DistillationMixin: train any LightningModule against a frozen teacher (Hinton et al., 2015).
+"""DistillationMixin: add a frozen teacher's distillation term to any LightningModule's loss.
 
-`Distilling the Knowledge in a Neural Network <https://arxiv.org/abs/1503.02531>`_, as used in
-`Bag of Tricks for Image Classification <https://arxiv.org/abs/1812.01187>`_ (He et al., 2019,
-§5.3), whose reference code feeds the teacher the mixed batch when mixup is on.
+`Distilling the Knowledge in a Neural Network <https://arxiv.org/abs/1503.02531>`_ (Hinton et
+al., 2015), as used in `Bag of Tricks for Image Classification
+<https://arxiv.org/abs/1812.01187>`_ (He et al., 2019, §5.3), whose reference code feeds the
+teacher the mixed batch when mixup is on.
+
+How the term is added to the module's own step
+----------------------------------------------
+The mixin never replaces the module's ``training_step``. For the length of each step it puts
+a forward pre-hook and a forward hook (``with_kwargs=True``) on the student's forward module
+(:meth:`DistillationMixin.distillation_module`, ``self`` by default: ``self(x)`` goes through
+``nn.Module.__call__``). The first forward call of the step is *paired*: its inputs go to the
+frozen teacher (before the student's forward runs, so the teacher's activations are freed
+before the student's graph is built) and its output holds the student's logits. When the
+step returns, its loss (a tensor, or the ``"loss"`` of a dict whose other keys are kept)
+becomes ``(1 − alpha) · loss + alpha · T² · KL(teacher ‖ student)``. Under manual
+optimization the same term is added to the loss the step passes to ``manual_backward``. The
+student's own loss is whatever the module computes (cross-entropy, NLL, BCE, a mixed-label
+loss): the mixin never touches the targets.
+
+Every class that derives from the mixin gets its ``training_step`` and ``validation_step``
+wrapped once (in ``__init_subclass__``), so a step defined in the student class itself, or in
+a subclass of it, gets the term exactly once too.
 
 How the teacher is kept frozen
 ------------------------------
@@ -24,9 +43,11 @@ teacher through an ``_apply`` override, so it always lives on the student's devi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +65,7 @@ if TYPE_CHECKING:  # the mixin is used in front of a LightningModule
 else:
     _MixinBase = object
 
-__all__ = ["DistillationMixin"]
+__all__ = ["DistillationMixin", "check_checkpoint_file"]
 
 #: checkpoint key under which ``save_teacher=True`` stores the teacher's state dict
 TEACHER_CHECKPOINT_KEY = "distillation_teacher_state_dict"
@@ -52,6 +73,10 @@ TEACHER_CHECKPOINT_KEY = "distillation_teacher_state_dict"
 _NOT_HPARAMS = ("teacher", "teacher_checkpoint")
 #: wrappers whose state-dict keys come under one top-level prefix
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module")
+#: batch keys searched (in this order) for the targets of ``val/teacher_acc``
+_TARGET_KEYS = ("label", "labels", "target", "targets", "y")
+#: marks a step function already wrapped by the mixin
+_WRAPPED = "_distillation_wrapped"
 
 
 class _Hidden:
@@ -63,6 +88,47 @@ class _Hidden:
         self.module = module
 
 
+class _Step:
+    """What the hooks saw during one training / validation step of the student."""
+
+    __slots__ = (
+        "added",
+        "backwards",
+        "explicit",
+        "forwards",
+        "output",
+        "paired",
+        "running",
+        "teacher",
+        "training",
+    )
+
+    def __init__(self, training: bool) -> None:
+        self.training = training
+        self.teacher: Tensor | None = None  # the teacher's logits of the pending pairing
+        self.output: Any = None  # the student's forward output of the pending pairing
+        self.running = False  # the paired forward call is in progress
+        self.paired = False  # a pairing waits to be used
+        self.forwards = 0  # calls of the student's forward module in this step
+        self.added = 0  # distillation terms added in this step
+        self.backwards = 0  # manual_backward calls in this step
+        self.explicit = False  # the step called distillation_loss() itself
+
+
+def _wrap_step(fn: Callable[..., Any], training: bool) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def step(self: DistillationMixin, *args: Any, **kwargs: Any) -> Any:
+        return self._distillation_step(fn, args, kwargs, training)
+
+    setattr(step, _WRAPPED, True)
+    return step
+
+
+def _is_lightning_default(cls: type, name: str) -> bool:
+    owner = next((k for k in cls.__mro__ if name in vars(k)), None)
+    return owner is None or owner.__name__ == "LightningModule"
+
+
 class DistillationMixin(_MixinBase):
     """Knowledge distillation from a frozen teacher for any LightningModule (Hinton et al., 2015).
 
@@ -71,30 +137,42 @@ class DistillationMixin(_MixinBase):
     consumed here and every other argument goes up the MRO to ``MyModule``, so LightningCLI can
     configure the student, teacher included, from YAML.
 
-    The default :meth:`training_step` computes the teacher's logits and ``self(x)`` on the
-    *same* ``x`` (so with MixUp / CutMix / RICAP the teacher sees the mixed images, as in the
-    Bag of Tricks reference code, GluonCV's ``train_imagenet.py``) and returns :class:`~lightning_tricks.losses.DistillationLoss`:
-    ``alpha · T² · KL(teacher ‖ student at temperature T) + (1 − alpha) · CE(student, y)``,
-    where ``y`` may be class indices ``(N,)`` or probabilities ``(N, K)``. It logs
-    ``train/kd_loss``, ``train/ce_loss`` and ``train/loss``. A module with its own
-    ``training_step`` (defined in the subclass) calls :meth:`distillation_loss` instead.
+    **It adds to your step, never replaces it.** ``MyModule.training_step`` runs unchanged
+    (its loss, logs, metrics); the mixin captures the input and output of the first call of
+    the student's forward in the step (``self(x)``; see :meth:`distillation_module`), runs the
+    frozen teacher on the same input (so with MixUp / CutMix / RICAP the teacher sees the
+    mixed images, as in the Bag of Tricks reference code, GluonCV's ``train_imagenet.py``) and
+    returns ``(1 − alpha) · loss + alpha · T² · KL(teacher ‖ student at temperature T)``,
+    where ``loss`` is what the step returned (a tensor, or the ``"loss"`` of a dict; the
+    other keys are kept). It logs ``train/kd_loss`` (the ``T² · KL`` term) and
+    ``train/distill_loss`` (the total). Under manual optimization
+    (``automatic_optimization = False``) the term is added to the loss the step passes to
+    ``self.manual_backward``. Dict batches and forwards that return an object with
+    ``.logits`` (Hugging Face style) work; a one-logit binary head (``BCEWithLogits``) pairs
+    with a one-logit teacher (two-class KL of the sigmoids).
+
+    Override points: :meth:`distillation_module` (the module whose forward gives the logits,
+    e.g. ``self.model`` for a step that calls ``self.model(x)``), :meth:`distillation_logits`
+    (the logits in its output), :meth:`teacher_logits` (how the teacher is called),
+    :meth:`distillation_targets` (the labels of a validation batch, for ``val/teacher_acc``).
 
     The teacher is frozen: ``requires_grad=False``, always in eval mode (BatchNorm statistics
     never change, Dropout stays off), run under ``torch.no_grad()`` inside the student's
-    autocast on the student's device; it is kept out of ``parameters()``, ``state_dict()``,
-    the optimizers and DDP (see the module docstring for how). At the first validation of each
-    fit / validate run (not the sanity check) the teacher's accuracy on the validation set is
-    logged once as ``val/teacher_acc``.
+    autocast on the student's device (its logits are upcast to float32 for the KL); it is kept
+    out of ``parameters()``, ``state_dict()``, the optimizers and DDP (see the module
+    docstring for how). At the first validation of each fit / validate run (not the sanity
+    check) the teacher's accuracy on the validation set is logged once as
+    ``val/teacher_acc``.
 
     ``hparams`` never record ``teacher`` or ``teacher_checkpoint``, so
     ``Student.load_from_checkpoint(path)`` gives a teacher-less student for inference; pass
     ``teacher=...`` (and ``teacher_checkpoint=...``) to it to continue distilling.
 
     Args:
-        teacher: the teacher network (any ``nn.Module`` returning logits ``(N, K)``, e.g.
-            ``CifarResNet`` or an ``ImageClassifier``; from YAML a ``class_path`` with
-            ``init_args``). It is frozen in place. ``None`` (default) gives a student that can
-            validate, test and predict but not train.
+        teacher: the teacher network (any ``nn.Module`` returning logits ``(N, K)`` or an
+            object with ``.logits``, e.g. ``CifarResNet`` or an ``ImageClassifier``; from YAML
+            a ``class_path`` with ``init_args``). It is frozen in place. ``None`` (default)
+            gives a student that can validate, test and predict but not train.
         teacher_checkpoint: optional path (or URL) of the teacher's weights: a Lightning
             checkpoint or a plain state dict; key prefixes such as ``model.`` or ``module.``
             are stripped or added as needed. Default None (use ``teacher`` as given).
@@ -110,28 +188,35 @@ class DistillationMixin(_MixinBase):
             ``alpha`` / ``temperature`` is not a number.
         ValueError: if ``temperature <= 0``, ``alpha`` is outside [0, 1], the teacher shares
             parameters with the student or predicts a different number of classes, the
-            checkpoint does not fit the teacher, or ``teacher_checkpoint`` is given without a
-            ``teacher``.
+            checkpoint is unreadable or does not fit the teacher, or ``teacher_checkpoint`` is
+            given without a ``teacher``.
         FileNotFoundError: if ``teacher_checkpoint`` does not exist.
+        RuntimeError: at ``fit`` without a teacher; on the first step if it never calls the
+            student's forward module (see :meth:`distillation_module`).
 
     Example::
 
-        >>> from lightning_tricks.models import CifarResNet, ImageClassifier
-        >>> class Student(DistillationMixin, ImageClassifier):
+        >>> import lightning.pytorch as pl
+        >>> import torch.nn.functional as F
+        >>> from lightning_tricks.models import CifarResNet
+        >>> class MyModule(pl.LightningModule):
+        ...     def __init__(self, lr: float = 0.1):
+        ...         super().__init__()
+        ...         self.net = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 10))
+        ...     def forward(self, x):
+        ...         return self.net(x)
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         return F.cross_entropy(self(x), y)
+        >>> class Student(DistillationMixin, MyModule):
         ...     pass
         >>> teacher = CifarResNet(depth=14, num_classes=10, in_channels=1)
-        >>> student = Student(backbone="simple_cnn", num_classes=10, in_channels=1,
-        ...                   teacher=teacher, temperature=4.0, alpha=0.9)
+        >>> student = Student(teacher=teacher, temperature=4.0, alpha=0.9, lr=0.1)
         >>> any(p is q for p in student.parameters() for q in teacher.parameters())
         False
         >>> _ = student.train()
         >>> teacher.training, teacher.fc.weight.requires_grad
         (False, False)
-        >>> x, y = torch.randn(8, 1, 16, 16), torch.randint(0, 10, (8,))
-        >>> loss = student.distillation_loss(student(x), x, y, log=False)
-        >>> loss.backward()
-        >>> teacher.fc.weight.grad is None
-        True
     """
 
     def __init__(
@@ -175,10 +260,20 @@ class DistillationMixin(_MixinBase):
         self.save_teacher = save_teacher
         self._teacher_acc_done = False
         self._teacher_acc_counts: Tensor | None = None
+        self._distillation_state: _Step | None = None
+        self._distillation_warned: set[str] = set()
         if teacher is not None:
             if teacher_checkpoint is not None:
                 _load_teacher_checkpoint(teacher, teacher_checkpoint)
             self._set_teacher(teacher)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, training in (("training_step", True), ("validation_step", False)):
+            fn = getattr(cls, name, None)
+            if fn is None or getattr(fn, _WRAPPED, False) or _is_lightning_default(cls, name):
+                continue
+            setattr(cls, name, _wrap_step(fn, training))
 
     # ------------------------------------------------------------------ the teacher
     @property
@@ -268,28 +363,175 @@ class DistillationMixin(_MixinBase):
         ignored += [name for name in _NOT_HPARAMS if name not in named]
         super().save_hyperparameters(*args, ignore=ignored, frame=frame, logger=logger)
 
-    # ------------------------------------------------------------------ the loss
-    def teacher_logits(self, x: Tensor) -> Tensor:
-        """The frozen teacher's logits on ``x``, computed under ``torch.no_grad()``.
+    # ------------------------------------------------------------------ override points
+    def distillation_module(self) -> nn.Module:
+        """The module whose forward the mixin pairs with the teacher. Default: ``self``.
 
-        Runs in whatever autocast context is active (Lightning's precision plugin wraps the
-        training step), so the teacher sees the same precision as the student. Override this
-        to adapt a teacher that needs other inputs or returns more than a logits tensor.
+        Its first forward call in each step gives the teacher's input (the call's arguments)
+        and the student's logits (its output, see :meth:`distillation_logits`). Override this
+        when the step calls a submodule instead of ``self(x)``::
+
+            def distillation_module(self):
+                return self.model  # the step calls self.model(x)
+        """
+        return self
+
+    def distillation_logits(self, output: Any) -> Tensor:
+        """The student's logits in the output of :meth:`distillation_module`'s forward.
+
+        Default: the output itself if it is a tensor, else its ``.logits`` (Hugging Face
+        ``ModelOutput``) or its ``"logits"`` item. Override for other outputs, e.g.
+        ``return output[0]`` for a forward that returns ``(logits, features)``.
+
+        Raises:
+            TypeError: if no logits tensor is found.
+        """
+        module = type(self.distillation_module()).__name__
+        return _logits_of(output, f"the student's forward ({module})", "distillation_logits")
+
+    def teacher_logits(self, *args: Any, **kwargs: Any) -> Tensor:
+        """The frozen teacher's logits for the arguments of the student's forward call.
+
+        Runs under ``torch.no_grad()`` in whatever autocast context is active (Lightning's
+        precision plugin wraps the step), so the teacher sees the student's precision. The
+        teacher is called with the student's positional and keyword arguments; keywords its
+        ``forward`` does not take are dropped (so ``labels=`` given to a Hugging Face style
+        student never reaches a plain teacher), and a teacher that then still cannot take the
+        call gets the first tensor argument alone. Its output may be a tensor or have
+        ``.logits``. Override this for a teacher that needs other inputs (another size,
+        normalisation) or returns something else.
 
         Raises:
             RuntimeError: if there is no teacher.
-            TypeError: if the teacher does not return a tensor.
+            TypeError: if the teacher cannot take the call or returns no logits tensor.
         """
         teacher = self._require_teacher()
+        call_args, call_kwargs = _teacher_call(teacher, args, kwargs)
         with torch.no_grad():
-            out = teacher(x)
-        if not isinstance(out, Tensor):
-            raise TypeError(
-                f"the teacher {type(teacher).__name__} returned {type(out).__name__}, expected a "
-                "logits tensor (N, K); override `teacher_logits(x)` to extract the logits"
-            )
-        return out
+            out = teacher(*call_args, **call_kwargs)
+        return _logits_of(out, f"the teacher {type(teacher).__name__}", "teacher_logits")
 
+    def distillation_targets(self, batch: Any) -> Tensor | None:
+        """The labels of a validation batch, for ``val/teacher_acc`` (``None``: not logged).
+
+        Default: ``batch[1]`` of a list/tuple batch, else the first of the keys ``"label"``,
+        ``"labels"``, ``"target"``, ``"targets"``, ``"y"`` of a dict batch.
+        """
+        if isinstance(batch, Mapping):
+            for key in _TARGET_KEYS:
+                value = batch.get(key)
+                if isinstance(value, Tensor):
+                    return value
+            return None
+        if isinstance(batch, (list, tuple)) and len(batch) >= 2 and isinstance(batch[1], Tensor):
+            return batch[1]
+        return None
+
+    # ------------------------------------------------------------------ the step
+    def _distillation_step(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], training: bool
+    ) -> Any:
+        if self.__dict__.get("_distillation_state") is not None:
+            return fn(self, *args, **kwargs)  # a nested step (a subclass calling super())
+        if training:
+            self._require_teacher()
+        elif not self._teacher_acc_wanted():
+            return fn(self, *args, **kwargs)
+        state = _Step(training)
+
+        def before(module: nn.Module, f_args: tuple[Any, ...], f_kwargs: dict[str, Any]) -> None:
+            state.forwards += 1
+            if not (state.paired or state.running):
+                state.teacher = self.teacher_logits(*f_args, **f_kwargs)
+                state.running = True
+
+        def after(
+            module: nn.Module, f_args: tuple[Any, ...], f_kwargs: dict[str, Any], output: Any
+        ) -> None:
+            if state.running:
+                state.output, state.running, state.paired = output, False, True
+
+        target = self.distillation_module()
+        handles = [
+            target.register_forward_pre_hook(before, with_kwargs=True),
+            target.register_forward_hook(after, with_kwargs=True),
+        ]
+        self._distillation_state = state
+        try:
+            out = fn(self, *args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+            self._distillation_state = None
+        if not training:
+            batch = args[0] if args else kwargs.get("batch")
+            self._count_teacher_acc(state, batch)
+            return out
+        if state.explicit:
+            return out
+        if not self.automatic_optimization:
+            if state.paired and state.added == 0 and state.backwards == 0:
+                self._warn_once(
+                    "manual",
+                    f"{type(self).__name__}.training_step ran the student's forward but never "
+                    "called `self.manual_backward(loss)`: under manual optimization the "
+                    "distillation term is added only to the loss given to `manual_backward`",
+                )
+            return out
+        if out is None:  # the module skipped this batch
+            return None
+        if isinstance(out, Tensor):
+            return self._add_distillation(out, state)
+        if isinstance(out, Mapping) and isinstance(out.get("loss"), Tensor):
+            return {**out, "loss": self._add_distillation(out["loss"], state)}
+        raise TypeError(
+            f"{type(self).__name__}.training_step returned {type(out).__name__}; "
+            "DistillationMixin adds its term to a loss tensor or to the 'loss' of a dict"
+        )
+
+    def _add_distillation(self, loss: Tensor, state: _Step) -> Tensor:
+        if not state.paired:
+            target = self.distillation_module()
+            where = "`self(...)`" if target is self else f"`{type(target).__name__}`"
+            raise RuntimeError(
+                f"{type(self).__name__}.training_step never called the student's forward "
+                f"module {where} (the module `distillation_module()` returns), so "
+                "DistillationMixin has no student logits to pair with the teacher's. If the "
+                "step calls a submodule (e.g. `self.model(x)`), override "
+                "`distillation_module()` to return it (`return self.model`)"
+            )
+        student = self.distillation_logits(state.output)
+        teacher = state.teacher
+        assert teacher is not None
+        student, teacher = _pair_logits(student, teacher)
+        parts = self.distillation_criterion.combine(loss, student, teacher)
+        state.paired, state.output, state.teacher = False, None, None
+        state.added += 1
+        self.log("train/kd_loss", parts.kd_loss)
+        self.log("train/distill_loss", parts.loss)
+        return parts.loss
+
+    @override
+    def manual_backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``manual_backward``, with the distillation term added to ``loss``.
+
+        During a training step under manual optimization, each call adds the term of the
+        student forward paired since the previous call (a second backward without a new
+        forward is passed on unchanged).
+        """
+        state = self.__dict__.get("_distillation_state")
+        if state is not None and state.training and not state.explicit:
+            state.backwards += 1
+            if state.paired or state.added == 0:
+                loss = self._add_distillation(loss, state)
+        super().manual_backward(loss, *args, **kwargs)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._distillation_warned:
+            self._distillation_warned.add(key)
+            rank_zero_warn(message, category=UserWarning)
+
+    # ------------------------------------------------------------------ explicit loss
     def distillation_loss(
         self,
         student_logits: Tensor,
@@ -299,22 +541,21 @@ class DistillationMixin(_MixinBase):
         teacher_logits: Tensor | None = None,
         log: bool = True,
     ) -> Tensor:
-        """The distillation loss of ``student_logits`` for inputs ``x`` and targets ``y``.
+        """``alpha · kd_loss + (1 − alpha) · cross_entropy(student_logits, y)``, spelled out.
 
-        For a module with its own ``training_step``: the teacher runs on ``x`` (pass the batch
-        exactly as the student saw it), and the result is
-        ``alpha · kd_loss + (1 − alpha) · cross_entropy(student_logits, y)``.
+        Not needed in a ``training_step``: the mixin adds its term to the step's own loss.
+        For code that computes the whole distillation loss itself (e.g. a benchmark, or a
+        step that wants cross-entropy in the formula); called inside a training step, it
+        switches the automatic term off for that step, so the term is never added twice.
 
         Args:
             student_logits: the student's logits ``(N, K)`` on ``x``.
-            x: the input batch the student saw.
+            x: the input batch the student saw (the teacher runs on it).
             y: class indices ``(N,)`` or probabilities ``(N, K)``.
             teacher_logits: the teacher's logits on ``x`` if already computed with
-                :meth:`teacher_logits` (then ``x`` is not used). Computing them *before* the
-                student's forward, as the default :meth:`training_step` does, lowers peak
-                memory and is measurably faster on CPU (``benchmarks/distillation.py``).
-                Default None: computed here.
-            log: log ``train/kd_loss``, ``train/ce_loss`` and ``train/loss``. Default True.
+                :meth:`teacher_logits` (then ``x`` is not used). Default None: computed here.
+            log: log ``train/kd_loss``, ``train/ce_loss`` and ``train/distill_loss``.
+                Default True.
 
         Raises:
             RuntimeError: if there is no teacher.
@@ -328,30 +569,14 @@ class DistillationMixin(_MixinBase):
                 "classes for the same batch (check the teacher's `num_classes`)"
             )
         parts = self.distillation_criterion.parts(student_logits, t_logits, y)
+        state = self.__dict__.get("_distillation_state")
+        if state is not None:
+            state.explicit = True
         if log:
             self.log("train/kd_loss", parts.kd_loss)
             self.log("train/ce_loss", parts.ce_loss)
-            self.log("train/loss", parts.loss, prog_bar=True)
+            self.log("train/distill_loss", parts.loss, prog_bar=True)
         return parts.loss
-
-    def distillation_batch(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """Split a batch into ``(inputs, targets)``: ``batch[0], batch[1]`` for a list/tuple,
-        ``batch["image"], batch["label"]`` for a dict. Override for other layouts."""
-        if isinstance(batch, Mapping):
-            return batch["image"], batch["label"]
-        if isinstance(batch, (list, tuple)) and len(batch) >= 2:
-            return batch[0], batch[1]
-        raise TypeError(
-            f"cannot find (inputs, targets) in a batch of type {type(batch).__name__}: expected a "
-            "list/tuple (x, y, ...) or a dict with 'image' and 'label'; override "
-            "`distillation_batch(batch)` for other layouts"
-        )
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """``distillation_loss(self(x), x, y)`` on the (possibly mixed) batch."""
-        x, y = self.distillation_batch(batch)
-        teacher_logits = self.teacher_logits(x)  # first: the student's graph is not yet alive
-        return self.distillation_loss(self(x), x, y, teacher_logits=teacher_logits)
 
     # ------------------------------------------------------------------ val/teacher_acc
     def _teacher_acc_wanted(self) -> bool:
@@ -363,32 +588,51 @@ class DistillationMixin(_MixinBase):
             and not trainer.sanity_checking
         )
 
+    def _count_teacher_acc(self, state: _Step, batch: Any) -> None:
+        if not state.paired or state.teacher is None:
+            self._warn_once(
+                "val_forward",
+                f"val/teacher_acc is not logged: {type(self).__name__}.validation_step never "
+                "called the student's forward module; override `distillation_module()` to "
+                "return the module it calls",
+            )
+            return
+        targets = self.distillation_targets(batch)
+        logits = state.teacher
+        if targets is None:
+            self._warn_once(
+                "val_targets",
+                f"val/teacher_acc is not logged: no targets found in a {type(batch).__name__} "
+                f"batch (list/tuple batch[1] or a dict key in {list(_TARGET_KEYS)}); override "
+                "`distillation_targets(batch)`",
+            )
+            return
+        if logits.ndim == 1 or logits.shape[1] == 1:  # one-logit binary head
+            pred, y = (logits.reshape(-1) > 0).long(), targets.reshape(-1).long()
+        else:
+            pred, y = logits.argmax(dim=1), hard_targets(targets).long()
+        if pred.shape != y.shape:
+            self._warn_once(
+                "val_shape",
+                f"val/teacher_acc is not logged: the teacher predicts {tuple(pred.shape)} but "
+                f"the targets have shape {tuple(y.shape)}; override `distillation_targets(batch)`",
+            )
+            return
+        counts = torch.stack([(pred == y).sum(), torch.tensor(y.numel(), device=y.device)])
+        prev = self._teacher_acc_counts
+        self._teacher_acc_counts = counts if prev is None else prev + counts
+
     @override
     def setup(self, stage: str) -> None:
         super().setup(stage)
         self._teacher_acc_done = False  # once per fit / validate run
+        if stage == "fit":
+            self._require_teacher()
 
     @override
     def on_validation_epoch_start(self) -> None:
         super().on_validation_epoch_start()
         self._teacher_acc_counts = None
-
-    @override
-    def on_validation_batch_end(
-        self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        super().on_validation_batch_end(outputs, batch, batch_idx, dataloader_idx)
-        if dataloader_idx != 0 or not self._teacher_acc_wanted():
-            return
-        x, y = self.distillation_batch(batch)
-        with self.trainer.precision_plugin.val_step_context():
-            logits = self.teacher_logits(x)
-        y = hard_targets(y)
-        counts = torch.stack(
-            [(logits.argmax(dim=1) == y).sum(), torch.tensor(y.numel(), device=y.device)]
-        )
-        prev = self._teacher_acc_counts
-        self._teacher_acc_counts = counts if prev is None else prev + counts
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -440,13 +684,142 @@ def _num_outputs(module: nn.Module) -> int | None:
     return fc.out_features if isinstance(fc, nn.Linear) else None
 
 
+def _logits_of(out: Any, who: str, override: str) -> Tensor:
+    """The logits tensor of a forward output: the tensor, its ``.logits`` or ``["logits"]``."""
+    if isinstance(out, Tensor):
+        return out
+    logits = getattr(out, "logits", None)
+    if isinstance(logits, Tensor):
+        return logits
+    if isinstance(out, Mapping) and isinstance(out.get("logits"), Tensor):
+        return out["logits"]
+    raise TypeError(
+        f"{who} returned {type(out).__name__}, expected a logits tensor (N, K) or an object "
+        f"with `.logits`; override `{override}` to extract the logits"
+    )
+
+
+def _pair_logits(student: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
+    """Student and teacher logits of one shape, or a clear error naming the override points."""
+    if student.shape == teacher.shape and student.ndim in (1, 2):
+        return student, teacher
+    one_logit = all(t.ndim in (1, 2) and t.numel() == t.shape[0] for t in (student, teacher))
+    if one_logit and student.shape[0] == teacher.shape[0]:  # (N,) vs (N, 1)
+        return student.reshape(-1), teacher.reshape(-1)
+    raise ValueError(
+        f"the student's logits have shape {tuple(student.shape)} but the teacher's have "
+        f"{tuple(teacher.shape)}: the distillation term pairs logits of the same classes, one "
+        "per class (N, K) for both, or one logit per sample for both (a one-logit binary head "
+        "pairs only with a one-logit teacher). Use a teacher with the student's head, or "
+        "override `distillation_logits(output)` (the student's) or "
+        "`teacher_logits(*args, **kwargs)` (the teacher's) to return matching logits"
+    )
+
+
+def _teacher_call(
+    teacher: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The student's forward arguments, adapted to what the teacher's ``forward`` takes."""
+    try:
+        sig = inspect.signature(teacher.forward)
+    except (TypeError, ValueError):  # no signature to check: call it as the student was
+        return args, kwargs
+    candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = [(args, kwargs)]
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        candidates.append((args, {k: v for k, v in kwargs.items() if k in sig.parameters}))
+    tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, Tensor)]
+    if tensors:
+        candidates.append(((tensors[0],), {}))
+    for c_args, c_kwargs in candidates:
+        try:
+            sig.bind(*c_args, **c_kwargs)
+        except TypeError:
+            continue
+        return c_args, c_kwargs
+    given = [type(a).__name__ for a in args] + [f"{k}=" for k in kwargs]
+    raise TypeError(
+        f"the teacher {type(teacher).__name__} cannot be called like the student's forward "
+        f"({', '.join(given)}): its forward takes {sig}; override "
+        "`teacher_logits(*args, **kwargs)` to call it"
+    )
+
+
+def check_checkpoint_file(path: str | os.PathLike[str], argument: str) -> None:
+    """Raise a clear ``ValueError`` if the local file ``path`` is not a readable checkpoint.
+
+    A file written by ``torch.save`` (and so every Lightning checkpoint) is a zip archive
+    whose members carry CRC-32 checksums: a truncated file has no readable zip directory and
+    a damaged one fails the checksum, both found here by reading the file once, without
+    unpickling anything. Paths that are not local files (URLs, sharded checkpoint folders,
+    Lightning's ``"last"`` / ``"best"``) and legacy (pre-zip) ``torch.save`` files are left
+    to the loader.
+
+    Args:
+        path: the file.
+        argument: how the user gave it, for the message (e.g. ``"`--ckpt_path`"``).
+
+    Raises:
+        ValueError: ``"<argument> '<path>' is not a readable checkpoint: ..."``.
+
+    Example::
+
+        >>> import tempfile, pathlib
+        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.ckpt"
+        >>> _ = bad.write_bytes(b"not a checkpoint")
+        >>> check_checkpoint_file(bad, "`--ckpt_path`")
+        Traceback (most recent call last):
+        ...
+        ValueError: `--ckpt_path` '...bad.ckpt' is not a readable checkpoint: ...
+    """
+    path_s = os.fspath(path)
+    if not os.path.isfile(path_s):
+        return
+    with open(path_s, "rb") as f:
+        head = f.read(4)
+    problem = None
+    if head[:1] == b"\x80":  # a legacy (pickle-based) torch.save file
+        return
+    if head != b"PK\x03\x04":
+        problem = (
+            "it is not a file written by torch.save or Lightning (no zip archive); "
+            f"it starts with {head!r}"
+        )
+    else:
+        try:
+            with zipfile.ZipFile(path_s) as archive:
+                bad_member = archive.testzip()
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            problem = f"the zip archive is truncated or damaged ({err})"
+        else:
+            if bad_member is not None:
+                problem = f"its member {bad_member!r} is damaged (CRC check failed)"
+            elif not any(name.endswith("data.pkl") for name in names):
+                problem = "the zip archive holds no torch.save data (no data.pkl)"
+    if problem is not None:
+        raise ValueError(
+            f"{argument} {path_s!r} is not a readable checkpoint: {problem}. The file may be "
+            "truncated or corrupt (e.g. written by a run that was killed while saving): "
+            "use another checkpoint, or save it again"
+        )
+
+
 def _load_teacher_checkpoint(teacher: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load a Lightning checkpoint or plain state dict from ``path`` into ``teacher``."""
     path_s = os.fspath(path)
+    argument = "`teacher_checkpoint`"
+    if "://" not in path_s and not os.path.exists(path_s):
+        raise FileNotFoundError(f"{argument} {path_s!r} does not exist")
+    check_checkpoint_file(path_s, argument)
     try:
         obj = _load_checkpoint(path_s, map_location="cpu")
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"`teacher_checkpoint` {path_s!r} does not exist") from err
+        raise FileNotFoundError(f"{argument} {path_s!r} does not exist") from err
+    except Exception as err:  # unpickling a damaged file fails with any kind of error
+        raise ValueError(
+            f"{argument} {path_s!r} is not a readable checkpoint: loading it failed with "
+            f"{type(err).__name__}: {err}"
+        ) from err
     if isinstance(obj, Mapping):
         for key in _CHECKPOINT_KEYS:
             if isinstance(obj.get(key), Mapping):
@@ -454,10 +827,10 @@ def _load_teacher_checkpoint(teacher: nn.Module, path: str | os.PathLike[str]) -
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise ValueError(
-            f"`teacher_checkpoint` {path_s!r} is neither a Lightning checkpoint nor a state dict "
+            f"{argument} {path_s!r} is neither a Lightning checkpoint nor a state dict "
             f"(expected a mapping of tensors or a dict with one of {list(_CHECKPOINT_KEYS)})"
         )
-    _load_into(teacher, obj, f"`teacher_checkpoint` {path_s!r}")
+    _load_into(teacher, obj, f"{argument} {path_s!r}")
 
 
 def _prefixes(keys: list[str], max_depth: int = 3) -> set[str]:

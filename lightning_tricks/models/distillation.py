@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from torch import nn
 
-from torch import Tensor, nn
-
-from ..functional.targets import hard_targets
 from ..mixins.distillation import DistillationMixin
-from .classifier import ImageClassifier, split_batch
+from .classifier import ImageClassifier
 
 __all__ = ["DistillationModule"]
 
@@ -26,8 +23,10 @@ class DistillationModule(DistillationMixin, ImageClassifier):
             --model.teacher.depth 20 --model.teacher.in_channels 1 \\
             --model.teacher_checkpoint runs/digits_teacher/checkpoints/last.ckpt ...
 
-    Train accuracy (``train/acc``) is computed on
-    :func:`~lightning_tricks.functional.hard_targets`, so soft (mixed) targets work.
+    Its ``training_step`` is :class:`ImageClassifier`'s (cross-entropy, ``train/loss``,
+    ``train/acc``) with the mixin's distillation term added: it optimises
+    ``(1 − alpha) · cross_entropy + alpha · T² · KL(teacher ‖ student)`` and also logs
+    ``train/kd_loss`` and ``train/distill_loss`` (the total).
 
     Args:
         backbone, num_classes, in_channels, dropout, lr, momentum, weight_decay: the
@@ -83,13 +82,3 @@ class DistillationModule(DistillationMixin, ImageClassifier):
             alpha=alpha,
             save_teacher=save_teacher,
         )
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """Distillation loss on the (possibly mixed) batch, plus ``train/acc``."""
-        x, y = split_batch(batch)
-        teacher_logits = self.teacher_logits(x)  # before the student's forward (less memory)
-        logits = self(x)
-        loss = self.distillation_loss(logits, x, y, teacher_logits=teacher_logits)
-        self.train_acc(logits.detach(), hard_targets(y))
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss

@@ -106,8 +106,25 @@ def test_kd_loss_bad_input() -> None:
         kd_loss(s, s, True)
     with pytest.raises(ValueError, match=r"student \(2, 3\) and teacher \(2, 4\).*same classes"):
         kd_loss(s, torch.randn(2, 4), 1.0)
-    with pytest.raises(ValueError, match=r"one shape \(N, K\)"):
-        kd_loss(torch.randn(6), torch.randn(6), 1.0)
+    with pytest.raises(ValueError, match=r"one shape \(N, K\) \(or \(N,\) for a one-logit"):
+        kd_loss(torch.randn(6), torch.randn(6, 1), 1.0)
+    with pytest.raises(ValueError, match=r"student \(2, 3, 1\)"):
+        kd_loss(torch.randn(2, 3, 1), torch.randn(2, 3, 1), 1.0)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_kd_loss_one_logit_is_the_bernoulli_kl(temperature: float) -> None:
+    """A sigmoid head: T² · KL(Bernoulli(σ(t/T)) ‖ Bernoulli(σ(s/T))), per sample by hand."""
+    gen = torch.Generator().manual_seed(2)
+    s = torch.randn(7, generator=gen, dtype=torch.float64) * 3
+    t = torch.randn(7, generator=gen, dtype=torch.float64) * 3
+    total = 0.0
+    for a, b in zip(s.tolist(), t.tolist()):
+        p_s, p_t = 1 / (1 + math.exp(-a / temperature)), 1 / (1 + math.exp(-b / temperature))
+        total += p_t * math.log(p_t / p_s) + (1 - p_t) * math.log((1 - p_t) / (1 - p_s))
+    expected = temperature**2 * total / 7
+    assert kd_loss(s, t, temperature).item() == pytest.approx(expected, rel=1e-12)
+    assert kd_loss(s[:, None], t[:, None], temperature).item() == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("soft", [False, True])

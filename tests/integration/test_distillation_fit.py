@@ -170,9 +170,13 @@ def test_fit_keeps_teacher_frozen_logs_and_checkpoints(tmp_path: Path) -> None:
     for c, x in zip(calls, student_inputs):
         assert torch.equal(c["x"], x)
 
-    # logs: the three losses every step, the teacher's accuracy once (2 validations ran)
+    # logs: the module's own loss (ImageClassifier's cross-entropy), the KD term and the total
+    # every step, the teacher's accuracy once (2 validations ran)
     steps = [r for r in logger.rows if "train/loss" in r]
-    assert len(steps) == 8 and all("train/kd_loss" in r and "train/ce_loss" in r for r in steps)
+    assert len(steps) == 8
+    for r in steps:
+        total = 0.1 * r["train/loss"] + 0.9 * r["train/kd_loss"]
+        assert r["train/distill_loss"] == pytest.approx(total, rel=1e-5)
     teacher_acc = [r["val/teacher_acc"] for r in logger.rows if "val/teacher_acc" in r]
     assert len(teacher_acc) == 1 and 0.0 <= teacher_acc[0] <= 1.0
     assert sum("val/acc" in r for r in logger.rows) == 2
@@ -255,7 +259,7 @@ def test_teacher_sees_the_mixed_batch_with_mixup(tmp_path: Path) -> None:
         # mixed: images paired with another one are no image of the data set
         dist = torch.cdist(x.flatten(1), raw.flatten(1)).min(dim=1).values
         assert (dist > 1e-3).sum() >= x.shape[0] // 2
-    assert torch.isfinite(trainer.callback_metrics["train/ce_loss"])
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert "train/acc" in trainer.callback_metrics  # hard_targets of the soft targets
 
 

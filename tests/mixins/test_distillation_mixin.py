@@ -165,6 +165,8 @@ def test_runtime_errors_name_the_problem() -> None:
         student.distillation_loss(student(x), x, y, log=False)
     with pytest.raises(RuntimeError, match=r"DistillationModule has no teacher: pass `teacher="):
         _student(teacher=None).training_step([x, y], 0)
+    with pytest.raises(RuntimeError, match=r"DistillationModule has no teacher"):
+        _student(teacher=None).setup("fit")
 
     class TupleTeacher(nn.Module):
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,18 +175,20 @@ def test_runtime_errors_name_the_problem() -> None:
     student = _student(teacher=TupleTeacher())
     with pytest.raises(TypeError, match=r"returned tuple, expected a logits tensor"):
         student.distillation_loss(student(x), x, y, log=False)
-    with pytest.raises(
-        TypeError, match=r"cannot find \(inputs, targets\) in a batch of type Tensor"
-    ):
-        student.distillation_batch(x)
 
 
-def test_distillation_batch_layouts() -> None:
+def test_distillation_targets_layouts() -> None:
     student = _student()
     x, y = torch.randn(2, 3, 8, 8), torch.tensor([0, 1])
-    for batch in ([x, y], (x, y, "extra"), {"image": x, "label": y}):
-        got_x, got_y = student.distillation_batch(batch)
-        assert got_x is x and got_y is y
+    for batch in (
+        [x, y],
+        (x, y, "extra"),
+        {"image": x, "label": y},
+        {"pixel_values": x, "labels": y},
+    ):
+        assert student.distillation_targets(batch) is y
+    assert student.distillation_targets(x) is None
+    assert student.distillation_targets({"image": x}) is None
 
 
 def _save(obj: object, path: Path) -> Path:
