@@ -154,3 +154,32 @@ def test_loader_views_are_never_modified() -> None:
     with pytest.warns(UserWarning, match=r"view of another tensor.*new tensor is written"):
         trainer.fit(HandAccuracyModule(), train_dataloaders=data)
     assert torch.equal(data.x, kept_x)
+
+
+@pytest.mark.parametrize("trick", list(TRICKS))
+def test_batch_tricks_on_a_pytorch_lightning_module(trick: str) -> None:
+    """``import pytorch_lightning as pl`` modules and Trainers take the same callbacks."""
+    import pytorch_lightning as pl
+    from zoo.pl_standalone import PLClassifier
+
+    module = PLClassifier()
+    seen: list[Any] = []
+    step = module.training_step
+
+    def recording_step(batch: Any, batch_idx: int) -> Tensor:
+        seen.append(batch[1])
+        return step(batch, batch_idx)
+
+    module.training_step = recording_step  # type: ignore[method-assign]
+    before = [p.detach().clone() for p in module.parameters()]
+    trainer = pl.Trainer(
+        max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        callbacks=TRICKS[trick](),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*saw hard labels.*")
+        trainer.fit(module)
+    assert trainer.global_step == 2 and isinstance(seen[0], MixedTargets)
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    assert "train_acc" in trainer.callback_metrics
