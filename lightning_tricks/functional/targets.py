@@ -553,10 +553,15 @@ def _mixed_nll(
         raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
     k, device = scores.shape[1], scores.device
     labels = torch.stack(target._labels, 1).to(device)  # (N, C)
-    _check_range(labels, k, f"the {k} scores of the loss (K)", ignore_index)
-    keep = labels != ignore_index
-    labels = torch.where(keep, labels, 0)
-    weights = torch.stack(target._weights, 1).to(device) * keep  # ignored labels weigh 0
+    weights = torch.stack(target._weights, 1).to(device)
+    low, high = labels.aminmax()
+    if labels.device.type != "cpu" or not (int(low) >= 0 and int(high) < k):
+        # an ignored label, or one out of range (a clear error), or an accelerator, where
+        # the check must not sync: the general path
+        _check_range(labels, k, f"the {k} scores of the loss (K)", ignore_index)
+        keep = labels != ignore_index
+        labels = torch.where(keep, labels, 0)
+        weights = weights * keep  # ignored labels weigh 0
     omega = None if weight is None else weight.to(device, torch.float32)
     eps = 1.0 - (1.0 - target._smoothing) * (1.0 - label_smoothing)
     target._ledger.consumed = True
