@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 
 __all__ = [
     "ClassificationDataModule",
+    "EpochResumableDataLoader",
     "EpochSeededSampler",
     "TensorImageDataset",
     "TransformedSubset",
@@ -124,6 +125,87 @@ class EpochSeededSampler(StatefulDistributedSampler):
         self.epoch = int(state_dict.get("epoch", self.epoch))
 
 
+_EPOCH_COMPLETE = "lightning_tricks_epoch_complete"
+_EPOCH = "lightning_tricks_epoch"
+
+
+class EpochResumableDataLoader(StatefulDataLoader):
+    """A ``StatefulDataLoader`` whose state taken after the last batch means "next epoch".
+
+    torchdata's loader saves the position *inside* the epoch. A state taken after the last
+    batch was yielded but before ``StopIteration`` (what Lightning's fetcher does, since it
+    knows ``len(loader)``) therefore restores an iterator with nothing left, and Lightning,
+    which moves a run restored from such a checkpoint straight to the next epoch without
+    calling ``iter()`` again, runs that epoch over zero batches. This loader marks such a
+    state as a completed epoch; loading it starts a fresh iterator over epoch ``e + 1`` of
+    the sampler (``set_epoch``), exactly the batches the uninterrupted run sees next.
+
+    Example::
+
+        >>> sampler = EpochSeededSampler(range(4), num_replicas=1, rank=0, seed=0)
+        >>> loader = EpochResumableDataLoader(range(4), sampler=sampler, batch_size=2)
+        >>> it = iter(loader)
+        >>> _ = next(it), next(it)  # the whole epoch 0, no StopIteration yet
+        >>> state = loader.state_dict()
+        >>> sampler.set_epoch(1)
+        >>> epoch1 = [b.tolist() for b in loader]
+        >>> fresh = EpochResumableDataLoader(
+        ...     range(4),
+        ...     sampler=EpochSeededSampler(range(4), num_replicas=1, rank=0, seed=0),
+        ...     batch_size=2,
+        ... )
+        >>> fresh.load_state_dict(state)
+        >>> [b.tolist() for b in fresh] == epoch1
+        True
+    """
+
+    # Upstream report (torchdata 0.11 StatefulDataLoader + Lightning 2.6 fit loop):
+    # A checkpoint that `ModelCheckpoint(every_n_train_steps=k)` writes in
+    # `on_train_batch_end` of the LAST batch of an epoch resumes into zero batches of the
+    # next epoch (final global_step one epoch short, exit code 0, no warning).
+    # * torchdata: `_StatefulBaseDataLoaderIter.state_dict()` sets `_iterator_finished`
+    #   only once `__next__` has raised StopIteration. Lightning's `_PrefetchDataFetcher`
+    #   knows `len(loader)` and never asks for the batch after the last, so the saved state
+    #   says "epoch e, all samples yielded, not finished" (`sampler_state.yielded ==
+    #   num_samples`, `_iterator_finished: False`). `StatefulDataLoader.__iter__` restores
+    #   that iterator, sees `_finished` False and returns an iterator that is already
+    #   exhausted; only the *following* `iter()` starts a new epoch.
+    # * Lightning: `_FitLoop.setup_data()` loads the loader state and calls
+    #   `iter(data_fetcher)` once; `_FitLoop.reset()` then sees `restarted_on_train_batch_end
+    #   and restarted_mid_epoch and is_last_batch`, counts epoch e as done and starts epoch
+    #   e + 1 (`_TrainingEpochLoop.reset()` resets the batch progress) on that same
+    #   exhausted iterator (`_TrainingEpochLoop.on_run_start` skips `iter()` when
+    #   restarting), so epoch e + 1 sees zero batches and its validation is skipped. A plain
+    #   `DataLoader` has no state, so the fresh `iter()` yields a full epoch.
+    # Fix upstream: either torchdata marks an iterator that has yielded `len(loader)`
+    # batches as finished in `state_dict()`, or Lightning re-creates the iterator when
+    # `reset()` advances the epoch past a checkpoint taken on the last batch.
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        iterator = self._iterator
+        if iterator is not None and not state.get("_iterator_finished", False):
+            try:
+                length = len(self)
+            except TypeError:  # an iterable data set without __len__
+                return state
+            if iterator._num_yielded >= length > 0:
+                state = {**state, _EPOCH_COMPLETE: True}
+                if hasattr(self.sampler, "epoch"):
+                    state[_EPOCH] = int(self.sampler.epoch)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not state_dict.get(_EPOCH_COMPLETE, False):
+            super().load_state_dict(state_dict)
+            return
+        super().load_state_dict({})  # the next iter() starts a fresh epoch
+        epoch = state_dict.get(_EPOCH)
+        set_epoch = getattr(self.sampler, "set_epoch", None)
+        if epoch is not None and callable(set_epoch):
+            set_epoch(epoch + 1)
+
+
 class ClassificationDataModule(pl.LightningDataModule):
     """Base class: loaders, the transform pipeline and the resumable shuffle.
 
@@ -133,7 +215,8 @@ class ClassificationDataModule(pl.LightningDataModule):
     tensor in [0, 1] for digits); the module then converts to a float32 tensor and normalises
     with the data set's mean and std (``normalize=False`` to skip).
 
-    Training loaders are torchdata ``StatefulDataLoader`` s over a ``DistributedSampler`` whose
+    Training loaders are torchdata ``StatefulDataLoader`` s (:class:`EpochResumableDataLoader`,
+    which also resumes a checkpoint taken on the last batch of an epoch) over a ``DistributedSampler`` whose
     shuffle derives from ``seed + epoch`` (Lightning calls ``set_epoch``): a run resumed from
     a mid-epoch checkpoint sees exactly the batches the uninterrupted run would have seen.
 
@@ -209,7 +292,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             "persistent_workers": self.num_workers > 0,
         }
 
-    def train_dataloader(self) -> StatefulDataLoader:
+    def train_dataloader(self) -> EpochResumableDataLoader:
         self.setup("fit")
         assert self.train_set is not None
         if dist.is_available() and dist.is_initialized():
@@ -219,7 +302,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         sampler = EpochSeededSampler(
             self.train_set, num_replicas=replicas, rank=rank, shuffle=True, seed=self.seed
         )
-        return StatefulDataLoader(
+        return EpochResumableDataLoader(
             self.train_set, sampler=sampler, drop_last=self.drop_last, **self._loader_kwargs()
         )
 
