@@ -31,11 +31,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import torch
-from lightning.fabric.utilities.cloud_io import _load as _load_checkpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import Self, override
 
+from .._checkpoint import load_checkpoint
 from ..functional.targets import hard_targets
 from ..losses.distillation import DistillationLoss
 
@@ -444,7 +444,7 @@ def _load_teacher_checkpoint(teacher: nn.Module, path: str | os.PathLike[str]) -
     """Load a Lightning checkpoint or plain state dict from ``path`` into ``teacher``."""
     path_s = os.fspath(path)
     try:
-        obj = _load_checkpoint(path_s, map_location="cpu")
+        obj = load_checkpoint(path_s, "teacher_checkpoint")
     except FileNotFoundError as err:
         raise FileNotFoundError(f"`teacher_checkpoint` {path_s!r} does not exist") from err
     if isinstance(obj, Mapping):
