@@ -14,6 +14,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 from torchvision.transforms import v2
 
+from .._checks import check_float, check_int
+
 __all__ = [
     "ClassificationDataModule",
     "EpochResumableDataLoader",
@@ -26,10 +28,28 @@ __all__ = [
 Transform = Callable[[Any], Any]
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (a YAML ``yes`` or a ``1`` is not silently truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_transform(name: str, value: Any) -> Any:
+    """Return ``value`` if it is callable or None."""
+    if value is not None and not callable(value):
+        raise TypeError(f"`{name}` must be callable or None, got {type(value).__name__}")
+    return value
+
+
 class TensorImageDataset(Dataset):
     """``(image, label)`` pairs from a float tensor ``(N, C, H, W)`` and labels ``(N,)``."""
 
     def __init__(self, images: Tensor, labels: Tensor, transform: Transform | None = None) -> None:
+        for name, value in (("images", images), ("labels", labels)):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}")
+        check_transform("transform", transform)
         if images.ndim != 4:
             raise ValueError(f"`images` must have shape (N, C, H, W), got {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
@@ -56,6 +76,12 @@ class TransformedSubset(Dataset):
     def __init__(
         self, dataset: Dataset, indices: Sequence[int], transform: Transform | None
     ) -> None:
+        check_transform("transform", transform)
+        if isinstance(indices, Tensor):
+            if indices.is_floating_point() or indices.dtype == torch.bool:
+                raise TypeError(f"`indices` must hold integers, got a {indices.dtype} tensor")
+        elif not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+            raise TypeError(f"`indices` must hold integers, got {list(indices)[:5]!r}...")
         self.dataset = dataset
         self.indices = list(indices)
         self.transform = transform
@@ -82,6 +108,14 @@ def stratified_split(labels: Tensor, fractions: Sequence[float], seed: int) -> l
         >>> [len(p) for p in parts]
         [2, 6]
     """
+    check_int("seed", seed, 0)
+    total = 0.0
+    for i, frac in enumerate(fractions):
+        total += check_float(f"fractions[{i}]", frac, low=0.0, high=1.0)
+    if total > 1.0:
+        raise ValueError(
+            f"`fractions` must sum to at most 1, got {list(fractions)} (sum {total:g})"
+        )
     gen = torch.Generator().manual_seed(seed)
     parts: list[list[Tensor]] = [[] for _ in range(len(fractions) + 1)]
     for cls in torch.unique(labels).tolist():
@@ -116,6 +150,24 @@ class EpochSeededSampler(StatefulDistributedSampler):
         >>> list(t) == order[2:]
         True
     """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        check_int("num_replicas", num_replicas, 1, allow_none=True)
+        check_int("rank", rank, 0, allow_none=True)
+        if num_replicas is not None and rank is not None and rank >= num_replicas:
+            raise ValueError(f"`rank` must be in [0, num_replicas={num_replicas}), got {rank}")
+        check_int("seed", seed, 0)
+        check_flag("shuffle", shuffle)
+        check_flag("drop_last", drop_last)
+        super().__init__(dataset, num_replicas, rank, shuffle, seed, drop_last)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "epoch": self.epoch}
@@ -242,16 +294,14 @@ class ClassificationDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"`num_workers` must be an integer >= 0, got {num_workers!r}")
-        for name, value in (
-            ("train_transforms", train_transforms),
-            ("eval_transforms", eval_transforms),
-        ):
-            if value is not None and not callable(value):
-                raise TypeError(f"`{name}` must be callable or None, got {type(value).__name__}")
+        check_int("batch_size", batch_size, 1)
+        check_int("num_workers", num_workers, 0)
+        check_transform("train_transforms", train_transforms)
+        check_transform("eval_transforms", eval_transforms)
+        check_flag("normalize", normalize)
+        check_int("seed", seed, 0)
+        check_flag("drop_last", drop_last)
+        check_flag("pin_memory", pin_memory)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.user_train_transforms = train_transforms
