@@ -20,6 +20,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from .._checks import check_generator
+
 __all__ = ["CropFlipParams", "crop_flip_batch", "sample_crop_flip_params"]
 
 PaddingMode = Literal["constant", "edge", "reflect", "symmetric"]
@@ -103,6 +105,7 @@ def sample_crop_flip_params(
         raise TypeError(f"`flip_p` must be a float in [0, 1], got {type(flip_p).__name__}")
     if not 0.0 <= flip_p <= 1.0:
         raise ValueError(f"`flip_p` must be in [0, 1], got {flip_p}")
+    check_generator("generator", generator)
     draw_device = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(
         0, 2 * padding + 1, (2, batch_size), generator=generator, device=draw_device

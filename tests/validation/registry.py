@@ -453,6 +453,13 @@ def _entries() -> list[Entry]:
             floats={"temperature": POS},
         ),
         e(
+            "functional.sample_crop_flip_params",
+            lambda **kw: _get("functional.sample_crop_flip_params")(**{"batch_size": 2, **kw}),
+            floats={"flip_p": P01},
+            ints={"batch_size": Int(0), "padding": Int(0)},
+            extra=[("generator", {"generator": 0}), ("generator", {"generator": "cpu"})],
+        ),
+        e(
             "callbacks.ema_decay",
             lambda **kw: _get("callbacks.ema_decay")(**{"num_updates": 3, "decay": 0.9, **kw}),
             floats={
