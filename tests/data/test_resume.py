@@ -175,3 +175,28 @@ def test_step_checkpoint_on_last_batch_of_epoch_resumes_the_whole_next_epoch(
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     for name, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+@pytest.mark.slow
+def test_step_checkpoint_on_last_batch_of_epoch_resumes_under_ddp(tmp_path: Path) -> None:
+    """Two ranks (ddp_spawn, gloo): each rank's loader keeps the next epoch (was 5 of 10 steps)."""
+
+    def dm() -> RandomImageDataModule:
+        return RandomImageDataModule(n_train=40, batch_size=4)  # 5 steps per epoch per rank
+
+    ddp = {"devices": 2, "strategy": "ddp_spawn", "max_epochs": 2}
+    seed_everything(0)
+    full = TinyClassifier()
+    fit(full, dm(), tmp_path / "full", **ddp)
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ck", every_n_train_steps=5, save_top_k=-1, filename="{step}"
+    )
+    seed_everything(0)
+    fit(TinyClassifier(), dm(), tmp_path / "a", callbacks=[ckpt], enable_checkpointing=True, **ddp)
+    seed_everything(1)
+    resumed = TinyClassifier()
+    fit(resumed, dm(), tmp_path / "b", ckpt_path=str(tmp_path / "ck" / "step=5.ckpt"), **ddp)
+    # ddp_spawn copies the final weights back; BatchNorm counts the batches each rank saw
+    assert int(resumed.state_dict()["net.1.num_batches_tracked"]) == 10
+    for name, value in full.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
