@@ -46,6 +46,11 @@ class CropFlipParams:
     flip: Tensor
 
     def __post_init__(self) -> None:
+        _check_padding(self.padding)
+        for name in ("top", "left", "flip"):
+            value = getattr(self, name)
+            if not isinstance(value, Tensor):
+                raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}")
         n = self.top.shape
         if self.top.ndim != 1 or self.left.shape != n or self.flip.shape != n:
             raise ValueError(

@@ -443,6 +443,7 @@ def _entries() -> list[Entry]:
                 }
             ),
             ints={"padding": Int(0)},
+            extra=[("top", {"top": [0]}), ("flip", {"flip": None})],
         ),
         # -- functions we own with float arguments (not required by the class gate) ---------
         e(
@@ -765,7 +766,6 @@ LEAD_PENDING: frozenset[str] = frozenset(
         "functional.RICAPParams",
         "functional.CutoutParams",
         "functional.RandomErasingParams",
-        "functional.CropFlipParams",
     }
 )
 
