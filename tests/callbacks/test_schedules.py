@@ -47,9 +47,13 @@ def test_warmup_length_validation(cls: type) -> None:
 def test_constructor_validation() -> None:
     with pytest.raises(ValueError, match=r"`warmup_start_factor` must be in \[0, 1\], got 2"):
         WarmupCosine(warmup_steps=1, warmup_start_factor=2)
-    with pytest.raises(ValueError, match=r"`min_lr` must be a finite float in \[0, inf\), got -0.1"):
+    with pytest.raises(
+        ValueError, match=r"`min_lr` must be a finite float in \[0, inf\), got -0.1"
+    ):
         WarmupCosine(warmup_steps=1, min_lr=-0.1)
-    with pytest.raises(ValueError, match=r"`multiplier` must be a finite float in \[1, inf\), got 0.5"):
+    with pytest.raises(
+        ValueError, match=r"`multiplier` must be a finite float in \[1, inf\), got 0.5"
+    ):
         Warmup(warmup_steps=1, multiplier=0.5)
     with pytest.raises(ValueError, match=r"`start_factor` must be in \[0.0, 2.0\], got 3"):
         Warmup(warmup_steps=1, multiplier=2, start_factor=3)
