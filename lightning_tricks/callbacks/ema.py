@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 from typing_extensions import override
 
+from .._checks import check_int
 from ._configure import drop_early_train_data_on_resume, is_manual, warn_missing_transforms
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ def ema_decay(
         >>> round(ema_decay(10, 0.999), 3), ema_decay(10, 0.999, warmup=False)
         (0.834, 0.999)
     """
+    check_int("num_updates", num_updates, 0)
+    decay = _check_float("decay", decay, 0.0, 1.0, lo_open=False, hi_open=True)
+    gamma = _check_float("gamma", gamma, 0.0, math.inf, True, True)
+    power = _check_float("power", power, 0.0, 1.0, True, False)
     if not warmup:
         return decay
     return min(decay, 1.0 - (1.0 + num_updates / gamma) ** -power)

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from typing_extensions import override
 
+from .._checks import check_float
 from ..optim.param_groups import add_l1_grad_, no_decay_names
 from ..schedulers._groups import extend_scheduler_groups
 from ._configure import (
@@ -214,11 +215,7 @@ class L1Regularization(Callback):
         patterns: Sequence[str] = (),
     ) -> None:
         super().__init__()
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"`weight` must be a float, got {weight!r}")
-        if not weight > 0:
-            raise ValueError(f"`weight` must be > 0, got {weight}")
-        self.weight = float(weight)
+        self.weight = check_float("weight", weight, low=0.0, low_inclusive=False)
         self.exclude_bias = _check_flag("exclude_bias", exclude_bias)
         self.exclude_norm = _check_flag("exclude_norm", exclude_norm)
         self.patterns = _check_patterns(patterns)

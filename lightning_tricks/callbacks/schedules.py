@@ -17,6 +17,7 @@ from torch.optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
+from .._checks import check_float
 from ..schedulers._groups import GROUP_LR_KEYS, iter_schedulers, scale_scheduler_lrs
 from ..schedulers.warmup import GradualWarmup, WarmupCosineLR, _AfterWarmup, _HookStepped
 from ._configure import OptimizerConfig, OptimizerTransform, installed_transforms, is_manual
@@ -199,11 +200,7 @@ class WarmupCosine(_WarmupLength, OptimizerTransform):
         self.warmup_steps = warmup_steps
         self.warmup_epochs = warmup_epochs
         self.warmup_start_factor = _check_factor("warmup_start_factor", warmup_start_factor, 0, 1)
-        if isinstance(min_lr, bool) or not isinstance(min_lr, (int, float)):
-            raise TypeError(f"`min_lr` must be a float, got {min_lr!r}")
-        if not min_lr >= 0:
-            raise ValueError(f"`min_lr` must be >= 0, got {min_lr}")
-        self.min_lr = float(min_lr)
+        self.min_lr = check_float("min_lr", min_lr, low=0.0)
 
     @property
     @override
@@ -315,10 +312,7 @@ class Warmup(_WarmupLength, OptimizerTransform):
     ) -> None:
         super().__init__()
         _check_warmup(warmup_steps, warmup_epochs)
-        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-            raise TypeError(f"`multiplier` must be a float, got {multiplier!r}")
-        if not multiplier >= 1:
-            raise ValueError(f"`multiplier` must be >= 1, got {multiplier}")
+        multiplier = check_float("multiplier", multiplier, low=1.0)
         if start_factor is not None:
             start_factor = _check_factor("start_factor", start_factor, 0.0, float(multiplier))
         self.warmup_steps = warmup_steps
@@ -472,10 +466,7 @@ class LinearScalingRule(OptimizerTransform):
     ) -> None:
         super().__init__()
         if base_lr is not None:
-            if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)):
-                raise TypeError(f"`base_lr` must be a float, got {base_lr!r}")
-            if not base_lr > 0:
-                raise ValueError(f"`base_lr` must be > 0, got {base_lr}")
+            check_float("base_lr", base_lr, low=0.0, low_inclusive=False)
         for name, value in (("base_batch_size", base_batch_size), ("batch_size", batch_size)):
             if value is None and name == "batch_size":
                 continue

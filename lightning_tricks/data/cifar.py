@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 from torchvision import datasets
 
-from .base import ClassificationDataModule, Transform, TransformedSubset
+from .._checks import check_int
+from .base import ClassificationDataModule, Transform, TransformedSubset, check_flag
 
 __all__ = ["CIFAR10DataModule", "CIFAR100DataModule"]
 
@@ -69,8 +71,11 @@ class CIFAR10DataModule(ClassificationDataModule):
             drop_last,
             pin_memory,
         )
-        if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
-            raise ValueError(f"`val_size` must be an integer >= 1, got {val_size!r}")
+        check_int("val_size", val_size, 1)
+        check_int("split_seed", split_seed, 0)
+        check_flag("download", download)
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"`root` must be a path (str or os.PathLike), got {root!r}")
         self.save_hyperparameters(ignore=["train_transforms", "eval_transforms"])
         self.root = str(root)
         self.download = download

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .._checks import check_float, check_int
 from .base import ClassificationDataModule, TensorImageDataset, Transform, stratified_split
 
 __all__ = ["DigitsDataModule", "load_digits_tensors"]
@@ -19,6 +20,7 @@ def load_digits_tensors(image_size: int = 32) -> tuple[torch.Tensor, torch.Tenso
     Raises:
         ImportError: if scikit-learn (the ``examples`` extra) is not installed.
     """
+    check_int("image_size", image_size, 8)
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - exercised by monkeypatching in tests
@@ -94,23 +96,15 @@ class DigitsDataModule(ClassificationDataModule):
             drop_last,
             pin_memory,
         )
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-            raise ValueError(f"`image_size` must be an integer >= 8, got {image_size!r}")
+        check_int("image_size", image_size, 8)
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0.0 < frac < 1.0:
-                raise ValueError(f"`{name}` must be in (0, 1), got {frac}")
+            check_float(name, frac, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        check_int("split_seed", split_seed, 0)
         if val_fraction + test_fraction >= 1.0:
             raise ValueError(
                 f"`val_fraction` + `test_fraction` must be < 1, got {val_fraction + test_fraction}"
             )
-        if train_per_class is not None and (
-            isinstance(train_per_class, bool)
-            or not isinstance(train_per_class, int)
-            or train_per_class < 1
-        ):
-            raise ValueError(
-                f"`train_per_class` must be an integer >= 1 or None, got {train_per_class!r}"
-            )
+        check_int("train_per_class", train_per_class, 1, allow_none=True)
         self.save_hyperparameters(ignore=["train_transforms", "eval_transforms"])
         self.image_size = image_size
         self.val_fraction = val_fraction

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from .._checks import check_float, check_int
 from .base import ClassificationDataModule, Transform, TransformedSubset, stratified_split
 
 __all__ = ["ImageFolderDataModule"]
@@ -78,10 +79,35 @@ class ImageFolderDataModule(ClassificationDataModule):
             drop_last,
             pin_memory,
         )
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"`val_fraction` must be in (0, 1), got {val_fraction}")
-        if image_size is not None and image_size < 1:
-            raise ValueError(f"`image_size` must be >= 1 or None, got {image_size}")
+        check_float(
+            "val_fraction",
+            val_fraction,
+            low=0.0,
+            high=1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
+        check_int("image_size", image_size, 1, allow_none=True)
+        check_int("split_seed", split_seed, 0)
+        for name, folder in (
+            ("train_dir", train_dir),
+            ("val_dir", val_dir),
+            ("test_dir", test_dir),
+        ):
+            if folder is not None and not isinstance(folder, (str, os.PathLike)):
+                raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {folder!r}")
+        for name, values, low_inclusive in (("mean", mean, True), ("std", std, False)):
+            if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list)):
+                raise TypeError(f"`{name}` must be a sequence of 3 floats, got {values!r}")
+            if len(values) != 3:
+                raise ValueError(f"`{name}` must have 3 values (RGB), got {len(values)}")
+            for i, value in enumerate(values):
+                check_float(
+                    f"{name}[{i}]",
+                    value,
+                    low=0.0 if name == "std" else -float("inf"),
+                    low_inclusive=low_inclusive,
+                )
         self.save_hyperparameters(ignore=["train_transforms", "eval_transforms"])
         self.train_dir = Path(train_dir)
         self.val_dir = Path(val_dir) if val_dir is not None else None

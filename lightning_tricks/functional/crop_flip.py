@@ -20,6 +20,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from .._checks import check_generator
+
 __all__ = ["CropFlipParams", "crop_flip_batch", "sample_crop_flip_params"]
 
 PaddingMode = Literal["constant", "edge", "reflect", "symmetric"]
@@ -44,6 +46,11 @@ class CropFlipParams:
     flip: Tensor
 
     def __post_init__(self) -> None:
+        _check_padding(self.padding)
+        for name in ("top", "left", "flip"):
+            value = getattr(self, name)
+            if not isinstance(value, Tensor):
+                raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}")
         n = self.top.shape
         if self.top.ndim != 1 or self.left.shape != n or self.flip.shape != n:
             raise ValueError(
@@ -103,6 +110,7 @@ def sample_crop_flip_params(
         raise TypeError(f"`flip_p` must be a float in [0, 1], got {type(flip_p).__name__}")
     if not 0.0 <= flip_p <= 1.0:
         raise ValueError(f"`flip_p` must be in [0, 1], got {flip_p}")
+    check_generator("generator", generator)
     draw_device = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(
         0, 2 * padding + 1, (2, batch_size), generator=generator, device=draw_device

@@ -52,11 +52,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import torch
-from lightning.fabric.utilities.cloud_io import _load as _load_checkpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import Self, override
 
+from .._checkpoint import load_checkpoint
 from ..functional.targets import hard_targets
 from ..losses.distillation import DistillationLoss
 
@@ -812,7 +812,7 @@ def _load_teacher_checkpoint(teacher: nn.Module, path: str | os.PathLike[str]) -
         raise FileNotFoundError(f"{argument} {path_s!r} does not exist")
     check_checkpoint_file(path_s, argument)
     try:
-        obj = _load_checkpoint(path_s, map_location="cpu")
+        obj = load_checkpoint(path_s, "teacher_checkpoint")
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{argument} {path_s!r} does not exist") from err
     except Exception as err:  # unpickling a damaged file fails with any kind of error

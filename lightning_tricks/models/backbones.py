@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torchvision
 from torch import nn
 
+from .._checks import check_int
 from .resnet import cifar_resnet
 
 __all__ = ["available_backbones", "build_backbone", "register_backbone"]
@@ -79,6 +80,10 @@ def build_backbone(name: str, num_classes: int, in_channels: int = 3) -> nn.Modu
         >>> type(build_backbone("resnet18", num_classes=5)).__name__
         'ResNet'
     """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` (the backbone) must be a str, got {type(name).__name__} {name!r}")
+    check_int("num_classes", num_classes, 1)
+    check_int("in_channels", in_channels, 1)
     if name in _REGISTRY:
         return _REGISTRY[name](num_classes, in_channels)
     if name.startswith("cifar_resnet"):

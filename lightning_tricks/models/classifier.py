@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from .._checks import check_float, check_int
 from ..callbacks._configure import _train_data_is_set_up, reset_early_train_data
 from ..functional.targets import hard_targets
 from .backbones import build_backbone
@@ -83,18 +84,17 @@ class ImageClassifier(pl.LightningModule):
         weight_decay: float = 5e-4,
     ) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"`in_channels` must be an integer >= 1, got {in_channels!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
-        if lr <= 0:
-            raise ValueError(f"`lr` must be > 0, got {lr}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1), got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}")
+        if not isinstance(backbone, str):
+            raise TypeError(
+                f"`backbone` must be a str such as 'cifar_resnet20', got "
+                f"{type(backbone).__name__} {backbone!r}"
+            )
+        check_int("num_classes", num_classes, 2)
+        check_int("in_channels", in_channels, 1)
+        check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+        check_float("lr", lr, low=0.0, low_inclusive=False)
+        check_float("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        check_float("weight_decay", weight_decay, low=0.0)
         self.save_hyperparameters()
         self.num_classes = num_classes
         self.model = build_backbone(backbone, num_classes=num_classes, in_channels=in_channels)

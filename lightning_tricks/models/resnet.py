@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int
+
 __all__ = ["BasicBlock", "CifarResNet", "cifar_resnet"]
 
 
@@ -23,6 +25,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
+        check_int("in_planes", in_planes, 1)
+        check_int("planes", planes, 1)
+        check_int("stride", stride, 1)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
@@ -65,15 +70,15 @@ class CifarResNet(nn.Module):
         self, depth: int = 20, num_classes: int = 10, in_channels: int = 3, width: int = 16
     ) -> None:
         super().__init__()
-        if depth < 8 or (depth - 2) % 6 != 0:
+        check_int("depth", depth, 8)
+        if (depth - 2) % 6 != 0:
             raise ValueError(f"`depth` must be 6n + 2 with n >= 1 (8, 14, 20, ...), got {depth}")
         for name, value in (
             ("num_classes", num_classes),
             ("in_channels", in_channels),
             ("width", width),
         ):
-            if value < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {value}")
+            check_int(name, value, 1)
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -118,6 +123,8 @@ def cifar_resnet(name: str, num_classes: int = 10, in_channels: int = 3) -> Cifa
         >>> cifar_resnet("cifar_resnet8_w8", num_classes=10, in_channels=1).fc.in_features
         32
     """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a str such as 'cifar_resnet20', got {name!r}")
     body = name.removeprefix("cifar_resnet")
     depth_s, _, width_s = body.partition("_w")
     if (

@@ -33,8 +33,8 @@ _Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"`{name}` must be a float, got {type(value).__name__} {value!r}")
-    if math.isnan(value):
-        raise ValueError(f"`{name}` must not be NaN")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite float, got {value}")
     return float(value)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_float
+
 __all__ = ["add_l1_grad_", "no_decay_names", "param_groups"]
 
 #: normalisation layers whose weight and bias are exempt from decay
@@ -119,10 +121,7 @@ def param_groups(
         [('decay', 1, 0.0005), ('no_decay', 3, 0.0)]
         >>> opt = torch.optim.SGD(groups, lr=0.1, momentum=0.9)
     """
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
-        raise TypeError(f"`weight_decay` must be a float, got {type(weight_decay).__name__}")
-    if not weight_decay >= 0:
-        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}")
+    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     exempt = no_decay_names(model, bias=bias, norm=norm, patterns=patterns)
     decay: list[Tensor] = []
     no_decay: list[Tensor] = []
@@ -163,8 +162,7 @@ def add_l1_grad_(params: Iterable[Tensor], weight: float) -> None:
         >>> w.grad
         tensor([-0.1000,  0.0000,  0.1000])
     """
-    if not weight >= 0:
-        raise ValueError(f"`weight` must be >= 0, got {weight}")
+    weight = check_float("weight", weight, low=0.0)
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad or weight == 0:
         return

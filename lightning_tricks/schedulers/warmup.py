@@ -79,6 +79,7 @@ class WarmupCosineLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         _check_optimizer(optimizer)
+        _check_int("last_epoch", last_epoch, -1)
         # validates every argument with the messages of the pure function
         warmup_cosine(0, 1.0, total_steps, warmup_steps, warmup_start_factor, min_lr)
         self.total_steps = total_steps
@@ -176,6 +177,7 @@ class GradualWarmup(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         _check_optimizer(optimizer)
+        _check_int("last_epoch", last_epoch, -1)
         _check_int("warmup_steps", warmup_steps, 0)
         multiplier = _check_float("multiplier", multiplier)
         if multiplier < 1.0:

@@ -149,16 +149,15 @@ def _jitter(value: Any) -> tuple[float, float, float, float]:
     return parts[0], parts[1], parts[2], hue
 
 
-def _erase_value(value: Any) -> float | list[float] | str:
-    if value == "random":
+def _erase_value(value: Any, name: str = "erase_value") -> float | list[float] | str:
+    if isinstance(value, str) and value == "random":
         return "random"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _number("erase_value", value, None)
+        return _number(name, value, None)
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value:
-        return [_number("erase_value", v, None) for v in value]
+        return [_number(name, v, None) for v in value]
     raise ValueError(
-        f"`erase_value` must be a float, a per-channel sequence of floats or 'random', "
-        f"got {value!r}"
+        f"`{name}` must be a float, a per-channel sequence of floats or 'random', got {value!r}"
     )
 
 
@@ -270,7 +269,7 @@ class RandomCutout(v2.Transform):
     def __init__(self, size: int, value: float | Sequence[float] = 0.0, p: float = 1.0) -> None:
         super().__init__()
         self.size = check_int("size", size, 1)
-        ev = _erase_value(value)
+        ev = _erase_value(value, "value")
         if ev == "random":
             raise ValueError("`value` of RandomCutout must be a float or per-channel floats")
         self.value = ev

@@ -161,7 +161,9 @@ def test_l1_include_bias_and_validation(tmp_path: Path) -> None:
     selected = {id(p) for p in cb.select(model)}
     picked = sorted(n for n, p in model.named_parameters() if id(p) in selected)
     assert picked == ["net.0.bias", "net.0.weight", "net.5.bias", "net.5.weight"]
-    with pytest.raises(ValueError, match=r"`weight` must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"`weight` must be a finite float in \(0, inf\), got 0"):
         L1Regularization(weight=0)
-    with pytest.raises(TypeError, match=r"`weight` must be a float, got '1e-4'"):
+    with pytest.raises(
+        TypeError, match=r"`weight` must be a finite float in \(0, inf\), got str '1e-4'"
+    ):
         L1Regularization(weight="1e-4")  # type: ignore[arg-type]

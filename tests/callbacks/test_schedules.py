@@ -47,9 +47,13 @@ def test_warmup_length_validation(cls: type) -> None:
 def test_constructor_validation() -> None:
     with pytest.raises(ValueError, match=r"`warmup_start_factor` must be in \[0, 1\], got 2"):
         WarmupCosine(warmup_steps=1, warmup_start_factor=2)
-    with pytest.raises(ValueError, match=r"`min_lr` must be >= 0, got -0.1"):
+    with pytest.raises(
+        ValueError, match=r"`min_lr` must be a finite float in \[0, inf\), got -0.1"
+    ):
         WarmupCosine(warmup_steps=1, min_lr=-0.1)
-    with pytest.raises(ValueError, match=r"`multiplier` must be >= 1, got 0.5"):
+    with pytest.raises(
+        ValueError, match=r"`multiplier` must be a finite float in \[1, inf\), got 0.5"
+    ):
         Warmup(warmup_steps=1, multiplier=0.5)
     with pytest.raises(ValueError, match=r"`start_factor` must be in \[0.0, 2.0\], got 3"):
         Warmup(warmup_steps=1, multiplier=2, start_factor=3)
@@ -59,7 +63,7 @@ def test_constructor_validation() -> None:
         LinearScalingRule(base_batch_size=-256)
     with pytest.raises(TypeError, match=r"`base_batch_size` must be an int, got 256.0"):
         LinearScalingRule(base_batch_size=256.0)
-    with pytest.raises(ValueError, match=r"`base_lr` must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"`base_lr` must be a finite float in \(0, inf\), got 0"):
         LinearScalingRule(base_lr=0)
     with pytest.raises(ValueError, match=r"`batch_size` must be > 0, got 0"):
         LinearScalingRule(batch_size=0)

@@ -116,7 +116,7 @@ def test_cifar_download_and_load(
 
 
 def test_cifar_val_size_checks(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"`val_size` must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"`val_size` must be >= 1, got 0"):
         CIFAR10DataModule(root=tmp_path, val_size=0)
 
 

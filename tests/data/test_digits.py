@@ -62,13 +62,13 @@ def test_stratified_split_counts() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"image_size": 4}, r"`image_size` must be an integer >= 8, got 4"),
-        ({"val_fraction": 0.0}, r"`val_fraction` must be in \(0, 1\), got 0.0"),
-        ({"test_fraction": 1.5}, r"`test_fraction` must be in \(0, 1\), got 1.5"),
+        ({"image_size": 4}, r"`image_size` must be >= 8, got 4"),
+        ({"val_fraction": 0.0}, r"`val_fraction` must be a finite float in \(0, 1\), got 0.0"),
+        ({"test_fraction": 1.5}, r"`test_fraction` must be a finite float in \(0, 1\), got 1.5"),
         ({"val_fraction": 0.6, "test_fraction": 0.5}, r"must be < 1, got 1.1"),
-        ({"train_per_class": 0}, r"`train_per_class` must be an integer >= 1 or None, got 0"),
-        ({"batch_size": 0}, r"`batch_size` must be an integer >= 1, got 0"),
-        ({"num_workers": -1}, r"`num_workers` must be an integer >= 0, got -1"),
+        ({"train_per_class": 0}, r"`train_per_class` must be >= 1, got 0"),
+        ({"batch_size": 0}, r"`batch_size` must be >= 1, got 0"),
+        ({"num_workers": -1}, r"`num_workers` must be >= 0, got -1"),
     ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:

@@ -64,14 +64,30 @@ def test_training_step_accepts_index_and_probability_targets() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_classes": 1}, r"`num_classes` must be an integer >= 2, got 1"),
-        ({"in_channels": 0}, r"`in_channels` must be an integer >= 1, got 0"),
-        ({"dropout": 1.0}, r"`dropout` must be in \[0, 1\), got 1.0"),
-        ({"lr": 0.0}, r"`lr` must be > 0, got 0.0"),
-        ({"momentum": -0.1}, r"`momentum` must be in \[0, 1\), got -0.1"),
-        ({"weight_decay": -1.0}, r"`weight_decay` must be >= 0, got -1.0"),
+        ({"num_classes": 1}, r"`num_classes` must be >= 2, got 1"),
+        ({"in_channels": 0}, r"`in_channels` must be >= 1, got 0"),
+        ({"dropout": 1.0}, r"`dropout` must be a finite float in \[0, 1\), got 1.0"),
+        ({"lr": 0.0}, r"`lr` must be a finite float in \(0, inf\), got 0.0"),
+        ({"lr": float("nan")}, r"`lr` must be a finite float in \(0, inf\), got nan"),
+        ({"momentum": -0.1}, r"`momentum` must be a finite float in \[0, 1\), got -0.1"),
+        ({"weight_decay": -1.0}, r"`weight_decay` must be a finite float in \[0, inf\), got -1.0"),
+        ({"weight_decay": float("inf")}, r"`weight_decay` must be .* got inf"),
     ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
+        ImageClassifier(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backbone": 18}, r"`backbone` must be a str such as 'cifar_resnet20', got int 18"),
+        ({"dropout": "0.1"}, r"`dropout` must be a finite float in \[0, 1\), got str '0.1'"),
+        ({"lr": None}, r"`lr` must be a finite float in \(0, inf\), got NoneType None"),
+        ({"num_classes": 10.0}, r"`num_classes` must be an integer, got float 10.0"),
+    ],
+)
+def test_wrong_argument_types(kwargs: dict, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
         ImageClassifier(**kwargs)

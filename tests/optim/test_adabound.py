@@ -309,7 +309,8 @@ def test_final_lr_zero_freezes_parameters_and_closure() -> None:
         ({"weight_decay": -1.0}, ValueError, r"`weight_decay` must be >= 0, got -1.0"),
         ({"amsbound": "yes"}, TypeError, r"`amsbound` must be a bool, got 'yes'"),
         ({"lr": "0.1"}, TypeError, r"`lr` must be a float, got str '0.1'"),
-        ({"lr": float("nan")}, ValueError, r"`lr` must not be NaN"),
+        ({"lr": float("nan")}, ValueError, r"`lr` must be a finite float, got nan"),
+        ({"final_lr": float("inf")}, ValueError, r"`final_lr` must be a finite float, got inf"),
     ],
 )
 @pytest.mark.parametrize("cls", [AdaBound, AdaBoundW])
