@@ -24,7 +24,7 @@ from typing import Any
 
 from lightning.fabric.utilities.cloud_io import _load
 
-__all__ = ["load_checkpoint"]
+__all__ = ["check_checkpoint_file", "load_checkpoint"]
 
 #: what torch.load raises on a truncated, corrupt or foreign file (EOFError: empty or cut
 #: short; UnpicklingError / KeyError / "Unsupported operand": bytes that are not a pickle;
@@ -82,3 +82,63 @@ def load_checkpoint(
             f"`{argument_name}` {path_s!r} is not a readable checkpoint (empty, truncated, "
             f"corrupt, or not written by torch.save / Lightning): {type(err).__name__}: {reason}"
         ) from err
+
+
+def check_checkpoint_file(path: str | os.PathLike[str], argument: str) -> None:
+    """Raise a clear ``ValueError`` if the local file ``path`` is not a readable checkpoint.
+
+    A file written by ``torch.save`` (and so every Lightning checkpoint) is a zip archive
+    whose members carry CRC-32 checksums: a truncated file has no readable zip directory and
+    a damaged one fails the checksum, both found here by reading the file once, without
+    unpickling anything. Paths that are not local files (URLs, sharded checkpoint folders,
+    Lightning's ``"last"`` / ``"best"``) and legacy (pre-zip) ``torch.save`` files are left
+    to the loader.
+
+    Args:
+        path: the file.
+        argument: how the user gave it, for the message (e.g. ``"`--ckpt_path`"``).
+
+    Raises:
+        ValueError: ``"<argument> '<path>' is not a readable checkpoint: ..."``.
+
+    Example::
+
+        >>> import tempfile, pathlib
+        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.ckpt"
+        >>> _ = bad.write_bytes(b"not a checkpoint")
+        >>> check_checkpoint_file(bad, "`--ckpt_path`")
+        Traceback (most recent call last):
+        ...
+        ValueError: `--ckpt_path` '...bad.ckpt' is not a readable checkpoint: ...
+    """
+    path_s = os.fspath(path)
+    if not os.path.isfile(path_s):
+        return
+    with open(path_s, "rb") as f:
+        head = f.read(4)
+    problem = None
+    if head[:1] == b"\x80":  # a legacy (pickle-based) torch.save file
+        return
+    if head != b"PK\x03\x04":
+        problem = (
+            "it is not a file written by torch.save or Lightning (no zip archive); "
+            f"it starts with {head!r}"
+        )
+    else:
+        try:
+            with zipfile.ZipFile(path_s) as archive:
+                bad_member = archive.testzip()
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            problem = f"the zip archive is truncated or damaged ({err})"
+        else:
+            if bad_member is not None:
+                problem = f"its member {bad_member!r} is damaged (CRC check failed)"
+            elif not any(name.endswith("data.pkl") for name in names):
+                problem = "the zip archive holds no torch.save data (no data.pkl)"
+    if problem is not None:
+        raise ValueError(
+            f"{argument} {path_s!r} is not a readable checkpoint: {problem}. The file may be "
+            "truncated or corrupt (e.g. written by a run that was killed while saving): "
+            "use another checkpoint, or save it again"
+        )

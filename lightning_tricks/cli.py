@@ -33,7 +33,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from . import models as _models  # noqa: F401  (`--model ImageClassifier` etc. by short name)
-from .mixins.distillation import check_checkpoint_file
+from ._checkpoint import check_checkpoint_file
 
 __all__ = ["EXTRA_COMMANDS", "LINKED_FROM_DATA", "TricksCLI", "main"]
 

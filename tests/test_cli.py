@@ -102,7 +102,7 @@ def test_unknown_backbone_is_reported(
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ("--model.init_args.lr=-1", "`lr` must be > 0, got -1.0"),
+        ("--model.init_args.lr=-1", "`lr` must be a finite float in (0, inf), got -1.0"),
         ("--trainer.max_epochs=-5", "`max_epochs` must be a non-negative integer or -1"),
     ],
 )

@@ -144,7 +144,7 @@ def check_boxes(fn: str, boxes: Any, height: int, width: int, ndim: int) -> Tens
     inside &= (bottom <= height) & (right <= width)
     if not bool(inside.all()):
         raise ValueError(
-            f"`{fn}`: every box must satisfy 0 <= top <= bottom <= height={height} and "
-            f"0 <= left <= right <= width={width}"
+            f"`{fn}`: `boxes` must satisfy 0 <= top <= bottom <= height={height} and "
+            f"0 <= left <= right <= width={width} for every box"
         )
     return boxes

@@ -125,6 +125,7 @@ class CutoutParams:
 
     def __post_init__(self) -> None:
         check_boxes("CutoutParams", self.boxes, *check_hw(self.height, self.width), 3)
+        check_int("noise_seed", self.noise_seed, 0)
 
 
 def sample_cutout_params(
@@ -242,6 +243,7 @@ class RandomErasingParams:
 
     def __post_init__(self) -> None:
         check_boxes("RandomErasingParams", self.boxes, *check_hw(self.height, self.width), 2)
+        check_int("noise_seed", self.noise_seed, 0)
 
 
 def _check_pair(name: str, value: object) -> tuple[float, float]:

@@ -55,12 +55,16 @@ __all__ = [
 MixMode = Literal["batch", "elem"]
 
 
-def _check_perm(cls: str, perm: object, shape: tuple[int, ...]) -> None:
-    if not isinstance(perm, Tensor) or perm.dtype != torch.int64 or perm.shape != shape:
-        got = tuple(perm.shape) if isinstance(perm, Tensor) else type(perm).__name__
-        raise ValueError(f"`{cls}`: permutations must be int64 of shape {shape}, got {got}")
+def _check_perm(cls: str, name: str, perm: object, shape: tuple[int, ...]) -> None:
+    if not isinstance(perm, Tensor):
+        raise TypeError(f"`{cls}`: `{name}` must be an int64 tensor, got {type(perm).__name__}")
+    if perm.dtype != torch.int64 or perm.shape != shape:
+        raise ValueError(
+            f"`{cls}`: `{name}` must be int64 of shape {shape}, got {perm.dtype} of shape "
+            f"{tuple(perm.shape)}"
+        )
     if perm.numel() and not bool(((perm >= 0) & (perm < shape[-1])).all()):
-        raise ValueError(f"`{cls}`: permutation entries must be in [0, {shape[-1] - 1}]")
+        raise ValueError(f"`{cls}`: `{name}` entries must be in [0, {shape[-1] - 1}]")
 
 
 # --------------------------------------------------------------------------------- MixUp
@@ -82,7 +86,7 @@ class MixUpParams:
 
     def __post_init__(self) -> None:
         n = self.perm.shape[0] if isinstance(self.perm, Tensor) and self.perm.ndim else -1
-        _check_perm("MixUpParams", self.perm, (max(n, 0),))
+        _check_perm("MixUpParams", "perm", self.perm, (max(n, 0),))
         if isinstance(self.lam, Tensor):
             if self.lam.shape != (n,) or not bool(((self.lam >= 0) & (self.lam <= 1)).all()):
                 raise ValueError(f"`lam` must be a tensor ({n},) of values in [0, 1]")
@@ -207,7 +211,7 @@ class CutMixParams:
     def __post_init__(self) -> None:
         h, w = check_hw(self.height, self.width)
         n = self.perm.shape[0] if isinstance(self.perm, Tensor) and self.perm.ndim else -1
-        _check_perm("CutMixParams", self.perm, (max(n, 0),))
+        _check_perm("CutMixParams", "perm", self.perm, (max(n, 0),))
         check_boxes("CutMixParams", self.boxes, h, w, 2)
         if self.boxes.shape[0] not in (1, n):
             raise ValueError(f"`CutMixParams`: `boxes` must have 1 or N={n} rows")
@@ -373,13 +377,14 @@ class RICAPParams:
 
     def __post_init__(self) -> None:
         hgt, wid = check_hw(self.height, self.width)
-        if check_int("h", self.h, 0) > hgt or check_int("w", self.w, 0) > wid:
-            raise ValueError(
-                f"`RICAPParams`: the boundary (h, w)=({self.h}, {self.w}) must lie in the "
-                f"image ({hgt}, {wid})"
-            )
+        for name, value, size in (("h", self.h, hgt), ("w", self.w, wid)):
+            if check_int(name, value, 0) > size:
+                raise ValueError(
+                    f"`RICAPParams`: the boundary `{name}` must be in [0, {size}] (the image "
+                    f"size), got {value}"
+                )
         n = self.perms.shape[-1] if isinstance(self.perms, Tensor) and self.perms.ndim else 0
-        _check_perm("RICAPParams", self.perms, (4, n))
+        _check_perm("RICAPParams", "perms", self.perms, (4, n))
         off = self.offsets
         if not isinstance(off, Tensor) or off.dtype != torch.int64 or off.shape != (4, n, 2):
             raise ValueError(f"`RICAPParams`: `offsets` must be int64 of shape (4, {n}, 2)")

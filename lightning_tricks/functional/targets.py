@@ -554,8 +554,8 @@ def _mixed_nll(
     k, device = scores.shape[1], scores.device
     labels = torch.stack(target._labels, 1).to(device)  # (N, C)
     weights = torch.stack(target._weights, 1).to(device)
-    low, high = labels.aminmax()
-    if labels.device.type != "cpu" or not (int(low) >= 0 and int(high) < k):
+    low, high = (int(v) for v in labels.aminmax()) if device.type == "cpu" else (-1, k)
+    if low < 0 or high >= k or low <= ignore_index <= high:
         # an ignored label, or one out of range (a clear error), or an accelerator, where
         # the check must not sync: the general path
         _check_range(labels, k, f"the {k} scores of the loss (K)", ignore_index)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import zipfile
 from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -56,7 +55,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from typing_extensions import Self, override
 
-from .._checkpoint import load_checkpoint
+from .._checkpoint import check_checkpoint_file, load_checkpoint
 from ..functional.targets import hard_targets
 from ..losses.distillation import DistillationLoss
 
@@ -65,7 +64,7 @@ if TYPE_CHECKING:  # the mixin is used in front of a LightningModule
 else:
     _MixinBase = object
 
-__all__ = ["DistillationMixin", "check_checkpoint_file"]
+__all__ = ["DistillationMixin"]
 
 #: checkpoint key under which ``save_teacher=True`` stores the teacher's state dict
 TEACHER_CHECKPOINT_KEY = "distillation_teacher_state_dict"
@@ -744,82 +743,14 @@ def _teacher_call(
     )
 
 
-def check_checkpoint_file(path: str | os.PathLike[str], argument: str) -> None:
-    """Raise a clear ``ValueError`` if the local file ``path`` is not a readable checkpoint.
-
-    A file written by ``torch.save`` (and so every Lightning checkpoint) is a zip archive
-    whose members carry CRC-32 checksums: a truncated file has no readable zip directory and
-    a damaged one fails the checksum, both found here by reading the file once, without
-    unpickling anything. Paths that are not local files (URLs, sharded checkpoint folders,
-    Lightning's ``"last"`` / ``"best"``) and legacy (pre-zip) ``torch.save`` files are left
-    to the loader.
-
-    Args:
-        path: the file.
-        argument: how the user gave it, for the message (e.g. ``"`--ckpt_path`"``).
-
-    Raises:
-        ValueError: ``"<argument> '<path>' is not a readable checkpoint: ..."``.
-
-    Example::
-
-        >>> import tempfile, pathlib
-        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.ckpt"
-        >>> _ = bad.write_bytes(b"not a checkpoint")
-        >>> check_checkpoint_file(bad, "`--ckpt_path`")
-        Traceback (most recent call last):
-        ...
-        ValueError: `--ckpt_path` '...bad.ckpt' is not a readable checkpoint: ...
-    """
-    path_s = os.fspath(path)
-    if not os.path.isfile(path_s):
-        return
-    with open(path_s, "rb") as f:
-        head = f.read(4)
-    problem = None
-    if head[:1] == b"\x80":  # a legacy (pickle-based) torch.save file
-        return
-    if head != b"PK\x03\x04":
-        problem = (
-            "it is not a file written by torch.save or Lightning (no zip archive); "
-            f"it starts with {head!r}"
-        )
-    else:
-        try:
-            with zipfile.ZipFile(path_s) as archive:
-                bad_member = archive.testzip()
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            problem = f"the zip archive is truncated or damaged ({err})"
-        else:
-            if bad_member is not None:
-                problem = f"its member {bad_member!r} is damaged (CRC check failed)"
-            elif not any(name.endswith("data.pkl") for name in names):
-                problem = "the zip archive holds no torch.save data (no data.pkl)"
-    if problem is not None:
-        raise ValueError(
-            f"{argument} {path_s!r} is not a readable checkpoint: {problem}. The file may be "
-            "truncated or corrupt (e.g. written by a run that was killed while saving): "
-            "use another checkpoint, or save it again"
-        )
-
-
 def _load_teacher_checkpoint(teacher: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load a Lightning checkpoint or plain state dict from ``path`` into ``teacher``."""
     path_s = os.fspath(path)
     argument = "`teacher_checkpoint`"
     if "://" not in path_s and not os.path.exists(path_s):
         raise FileNotFoundError(f"{argument} {path_s!r} does not exist")
-    check_checkpoint_file(path_s, argument)
-    try:
-        obj = load_checkpoint(path_s, "teacher_checkpoint")
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"{argument} {path_s!r} does not exist") from err
-    except Exception as err:  # unpickling a damaged file fails with any kind of error
-        raise ValueError(
-            f"{argument} {path_s!r} is not a readable checkpoint: loading it failed with "
-            f"{type(err).__name__}: {err}"
-        ) from err
+    check_checkpoint_file(path_s, argument)  # names what is wrong with the file
+    obj = load_checkpoint(path_s, "teacher_checkpoint")
     if isinstance(obj, Mapping):
         for key in _CHECKPOINT_KEYS:
             if isinstance(obj.get(key), Mapping):

@@ -426,9 +426,7 @@ def test_random_erasing_rejects_nan_and_inf(scale, ratio, match) -> None:
 
 
 def test_params_reject_boxes_outside_the_image() -> None:
-    msg = (
-        r"every box must satisfy 0 <= top <= bottom <= height=12 and 0 <= left <= right <= width=10"
-    )
+    msg = r"`boxes` must satisfy 0 <= top <= bottom <= height=12 and 0 <= left <= right <= width=10"
     for box in ([0, 0, 13, 2], [0, 0, 2, 11], [3, 0, 2, 2], [0, -1, 2, 2], [0, 4, 2, 3]):
         with pytest.raises(ValueError, match=rf"`RandomErasingParams`: {msg}"):
             RandomErasingParams(torch.tensor([box] * 4), 12, 10)

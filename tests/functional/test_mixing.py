@@ -628,9 +628,9 @@ def test_params_reject_values_outside_the_image_or_unit_interval() -> None:
             MixUpParams(lam=lam, perm=perm)
     with pytest.raises(TypeError, match="`lam` must be a float or a tensor, got bool"):
         MixUpParams(lam=True, perm=perm)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"`MixUpParams`: permutations must be int64 of shape"):
+    with pytest.raises(ValueError, match=r"`MixUpParams`: `perm` must be int64 of shape"):
         MixUpParams(lam=0.5, perm=perm.int())
-    box_error = r"`CutMixParams`: every box must satisfy 0 <= top <= bottom <= height=8"
+    box_error = r"`CutMixParams`: `boxes` must satisfy 0 <= top <= bottom <= height=8"
     for box in ([0, 0, 8, 11], [0, 0, 9, 10], [-1, 0, 2, 2], [0, 5, 8, 4], [3, 0, 2, 10]):
         with pytest.raises(ValueError, match=box_error):
             CutMixParams(perm, torch.tensor([box]), 8, 10)
@@ -638,9 +638,9 @@ def test_params_reject_values_outside_the_image_or_unit_interval() -> None:
         CutMixParams(perm, torch.zeros(1, 4), 8, 10)
     perms = perm.repeat(4, 1)
     zeros = torch.zeros(4, 4, 2, dtype=torch.long)
-    with pytest.raises(ValueError, match=r"the boundary \(h, w\)=\(9, 5\) must lie in the image"):
+    with pytest.raises(ValueError, match=r"the boundary `h` must be in \[0, 8\] \(the image size\), got 9"):
         RICAPParams(9, 5, perms, zeros, 8, 10)
-    with pytest.raises(ValueError, match=r"the boundary \(h, w\)=\(4, 11\) must lie in the image"):
+    with pytest.raises(ValueError, match=r"the boundary `w` must be in \[0, 10\] \(the image size\), got 11"):
         RICAPParams(4, 11, perms, zeros, 8, 10)
     with pytest.raises(ValueError, match="`h` must be >= 0, got -1"):
         RICAPParams(-1, 5, perms, zeros, 8, 10)
@@ -663,15 +663,13 @@ def test_targets_of_another_batch_size_and_bad_permutations_are_rejected() -> No
         mixup_batch(x, torch.arange(3), params)
     with pytest.raises(ValueError, match=r"with N=4, got shape \(5, 5\)"):
         cutmix_batch(x, torch.zeros(5, K), sample_cutmix_params(4, 8, 10, generator=gen()))
-    with pytest.raises(ValueError, match=r"`MixUpParams`: permutation entries must be in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"`MixUpParams`: `perm` entries must be in \[0, 3\]"):
         MixUpParams(0.5, torch.tensor([0, 5, 1, 2]))
-    with pytest.raises(
-        ValueError, match=r"`CutMixParams`: permutation entries must be in \[0, 3\]"
-    ):
+    with pytest.raises(ValueError, match=r"`CutMixParams`: `perm` entries must be in \[0, 3\]"):
         CutMixParams(torch.tensor([0, 1, 2, -1]), torch.zeros(1, 4, dtype=torch.long), 8, 10)
     perms = torch.arange(4).repeat(4, 1)
     perms[2, 1] = 4
-    with pytest.raises(ValueError, match=r"`RICAPParams`: permutation entries must be in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"`RICAPParams`: `perms` entries must be in \[0, 3\]"):
         RICAPParams(4, 5, perms, torch.zeros(4, 4, 2, dtype=torch.long), 8, 10)
 
 

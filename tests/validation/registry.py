@@ -305,19 +305,23 @@ def _entries() -> list[Entry]:
             },
             extra=[("warmup", {"warmup": "yes"}), ("device", {"device": 0})],
         ),
-        # batch tricks (LEAD_PENDING)
+        # batch tricks
         e(
             "callbacks.BatchTrick",
             _plain("callbacks.BatchTrick"),
-            floats={"p": P01},
             ints={**_BATCH_TRICK_INTS, "num_classes": Int(2, allow_none=True)},
+            extra=[("targets", {"targets": "soft"}), ("inplace", {"inplace": 1})],
         ),
         e(
             "callbacks.MixUp",
             _plain("callbacks.MixUp"),
             floats={"alpha": POS, "p": P01},
-            ints=_BATCH_TRICK_INTS,
-            extra=[("mode", {"mode": "nope"}), ("inplace", {"inplace": "no"})],
+            ints={**_BATCH_TRICK_INTS, "num_classes": Int(1, allow_none=True)},
+            extra=[
+                ("mode", {"mode": "nope"}),
+                ("inplace", {"inplace": "no"}),
+                ("targets", {"targets": "soft"}),
+            ],
         ),
         e(
             "callbacks.CutMix",
@@ -342,7 +346,7 @@ def _entries() -> list[Entry]:
         e(
             "callbacks.LabelSmoothing",
             _plain("callbacks.LabelSmoothing"),
-            floats={"smoothing": Float(0.0, 1.0, low_inclusive=False), "p": P01},
+            floats={"smoothing": Float(0.0, 1.0, high_inclusive=False), "p": P01},
             ints=_BATCH_TRICK_INTS,
         ),
         e(
@@ -379,7 +383,7 @@ def _entries() -> list[Entry]:
             floats={"flip_p": P01, "fill": FINITE, "p": P01},
             ints={**_BATCH_TRICK_INTS, "padding": Int(0)},
         ),
-        # -- functional (classes: the params dataclasses; LEAD_PENDING) ---------------------
+        # -- functional (classes: the params dataclasses) ------------------------------------
         e(
             "functional.MixUpParams",
             lambda **kw: _get("functional.MixUpParams")(
@@ -409,13 +413,14 @@ def _entries() -> list[Entry]:
                     "h": 2,
                     "w": 2,
                     "perms": torch.tensor([[0, 1]] * 4),
-                    "offsets": torch.zeros(4, 2, dtype=torch.long),
+                    "offsets": torch.zeros(4, 2, 2, dtype=torch.long),
                     "height": 4,
                     "width": 4,
                     **kw,
                 }
             ),
-            ints={"h": Int(1), "w": Int(1), "height": Int(1), "width": Int(1)},
+            ints={"h": Int(0), "w": Int(0), "height": Int(1), "width": Int(1)},
+            extra=[("h", {"h": 5}), ("offsets", {"offsets": torch.full((4, 2, 2), 3)})],
         ),
         e(
             "functional.CutoutParams",
@@ -427,9 +432,10 @@ def _entries() -> list[Entry]:
         e(
             "functional.RandomErasingParams",
             lambda **kw: _get("functional.RandomErasingParams")(
-                **{"boxes": torch.tensor([[[0, 0, 2, 2]]]), "height": 4, "width": 4, **kw}
+                **{"boxes": torch.tensor([[0, 0, 2, 2]]), "height": 4, "width": 4, **kw}
             ),
             ints={"height": Int(1), "width": Int(1), "noise_seed": Int(0)},
+            extra=[("boxes", {"boxes": torch.tensor([[0, 0, 5, 2]])})],
         ),
         e(
             "functional.CropFlipParams",
@@ -746,28 +752,8 @@ def _entries() -> list[Entry]:
 NOT_CONSTRUCTORS: dict[str, str] = {
     "losses.DistillationLossOutput": "a NamedTuple the loss returns, never built by users",
     "data.EpochResumableDataLoader": "torch DataLoader arguments, validated by torch itself",
+    "functional.MixedTargets": "made by the label tricks (mix_targets, smooth_targets), not by users",
 }
-
-#: the batch tricks and their params dataclasses: the lead rewrites them (issue 13/15);
-#: their cases are xfail(strict=False) on this branch. Remove this set after the merge.
-LEAD_PENDING: frozenset[str] = frozenset(
-    {
-        "callbacks.BatchTrick",
-        "callbacks.MixUp",
-        "callbacks.CutMix",
-        "callbacks.RICAP",
-        "callbacks.Cutout",
-        "callbacks.RandomErasing",
-        "callbacks.LabelSmoothing",
-        "callbacks.OneOf",
-        "callbacks.BatchCropFlip",
-        "functional.MixUpParams",
-        "functional.CutMixParams",
-        "functional.RICAPParams",
-        "functional.CutoutParams",
-        "functional.RandomErasingParams",
-    }
-)
 
 
 @cache

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .registry import LEAD_PENDING, all_cases, outcome, registry
+from .registry import all_cases, outcome, registry
 
 
 def count() -> dict[str, Counter[str]]:
-    """Outcome counts (``tried``, ``clear``, ``unclear``, ``accepted``) per group."""
-    groups: dict[str, Counter[str]] = {"owned": Counter(), "lead_pending": Counter()}
+    """Outcome counts (``tried``, ``clear``, ``unclear``, ``accepted``) per subpackage."""
+    groups: dict[str, Counter[str]] = {}
     for case in all_cases():
         kind, _ = outcome(case)
-        group = groups["lead_pending" if case.entry.name in LEAD_PENDING else "owned"]
+        group = groups.setdefault(case.entry.name.split(".")[0], Counter())
         group["tried"] += 1
         group[kind] += 1
     return groups
