@@ -36,9 +36,11 @@ gpu-check: $(VENV)/.dev-installed
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
 	$(PY) -m pytest -m gpu -q
 
+# ruff (lint + format) on everything, mypy on the package (config: [tool.mypy] in pyproject.toml)
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy lightning_tricks
 
 bench: $(VENV)/.dev-installed
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -116,6 +116,8 @@ class EpochSeededSampler(StatefulDistributedSampler):
         True
     """
 
+    epoch: int
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "epoch": self.epoch}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -254,7 +254,7 @@ class DistillationMixin(_MixinBase):
     def save_hyperparameters(
         self,
         *args: Any,
-        ignore: list[str] | str | None = None,
+        ignore: Sequence[str] | str | None = None,
         frame: FrameType | None = None,
         logger: bool = True,
     ) -> None:

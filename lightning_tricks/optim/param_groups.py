@@ -168,5 +168,5 @@ def add_l1_grad_(params: Iterable[Tensor], weight: float) -> None:
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad or weight == 0:
         return
-    grads = [p.grad for p in with_grad]
+    grads = [p.grad for p in with_grad if p.grad is not None]
     torch._foreach_add_(grads, torch._foreach_sign(with_grad), alpha=weight)
