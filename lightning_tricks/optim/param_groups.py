@@ -103,8 +103,8 @@ def param_groups(
         **options: other per-group options, copied into both groups (e.g. ``lr``).
 
     Returns:
-        ``[{"params": [...], "weight_decay": weight_decay, "name": "decay", ...},
-        {"params": [...], "weight_decay": 0.0, "name": "no_decay", ...}]``.
+        ``[{"params": [...], "weight_decay": weight_decay, "name": "decay", ...},``
+        ``{"params": [...], "weight_decay": 0.0, "name": "no_decay", ...}]``.
 
     Raises:
         TypeError: if ``model`` is not a module or ``weight_decay`` not a number.
