@@ -197,7 +197,7 @@ def write_gallery(out: Path) -> list[str]:
             out / f"{name}.png",
             cols=len(x0),
             tile=1.2,
-            dpi=80,
+            dpi=110,
             title=f"{shown} (seed {SEED})",
         )
         names.append(name)
