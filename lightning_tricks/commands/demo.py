@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import math
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["DemoSummary", "main", "paired_summary", "plot_demo", "summary_table"]
 
@@ -273,8 +276,23 @@ def _run_ablation(args: argparse.Namespace, out: Path) -> int:
 
 
 def _preview(args: argparse.Namespace, path: Path) -> None:
+    """``lightning-tricks preview`` of base + recipe, without Lightning's start-up chatter."""
     from . import preview
 
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _run_preview(preview, args, path)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _run_preview(preview: Any, args: argparse.Namespace, path: Path) -> None:
     preview.main(
         [
             "--config",
