@@ -58,6 +58,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "plot-lr": "lightning_tricks.commands.plot_lr",
     "preview": "lightning_tricks.commands.preview",
     "ablate": "lightning_tricks.commands.ablate",
+    "demo": "lightning_tricks.commands.demo",
 }
 
 

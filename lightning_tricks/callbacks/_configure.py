@@ -32,7 +32,7 @@ from __future__ import annotations
 import types
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
@@ -97,7 +97,7 @@ def parse_optimizer_output(out: Any) -> OptimizerConfig | None:
         )
     if isinstance(out, (list, tuple)):
         if len(out) == 2 and isinstance(out[0], list) and all(_is_optimizer(o) for o in out[0]):
-            scheds = out[1] if isinstance(out[1], (list, tuple)) else [out[1]]
+            scheds = list(out[1]) if isinstance(out[1], (list, tuple)) else [out[1]]
             return OptimizerConfig(list(out[0]), [_scheduler_dict(s, None) for s in scheds])
         if out and all(isinstance(d, dict) and "optimizer" in d for d in out):
             conf = OptimizerConfig([d["optimizer"] for d in out])
@@ -128,7 +128,7 @@ class OptimizerTransform(Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
-            install(pl_module, self, keep=trainer.callbacks)
+            install(pl_module, self, keep=cast(Any, trainer).callbacks)
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -290,7 +290,7 @@ def reset_early_train_data(trainer: pl.Trainer) -> None:
 
 def _wrapped_configure_optimizers(self: pl.LightningModule) -> Any:
     installed = _INSTALLED.get(self)
-    original = installed.original if installed is not None else _MISSING
+    original: Any = installed.original if installed is not None else _MISSING
     trainer = self._trainer
     data_was_ready = trainer is not None and _train_data_is_set_up(trainer)
     # a copy of a wrapped module (deepcopy) is not registered: it runs its class method

@@ -316,7 +316,7 @@ class ZeroInitResidualBN(_FreshStartInit):
             attr = next((a for cls, a in known.items() if isinstance(block, cls)), None)
             attr = attr or self._user_attribute(block)
             if attr is None and callable(getattr(block, "zero_init_last", None)):
-                block.zero_init_last()  # type: ignore[operator]
+                block.zero_init_last()
                 zeroed.append(name)
                 continue
             if (

@@ -203,7 +203,7 @@ def plan_lr(cli_args: list[str]) -> LRPlan:
         cli = TricksCLI(args=[*cli_args, *FORCED_ARGS], run=False, save_config_callback=None)
     finally:
         sys.argv = argv
-    trainer = cli.trainer
+    trainer: Any = cli.trainer  # `callbacks` is set at run time, unknown to type checkers
     # nothing is saved or logged: drop checkpointing and the LR monitor (it needs a logger)
     trainer.callbacks[:] = [
         c for c in trainer.callbacks if not isinstance(c, (Checkpoint, LearningRateMonitor))

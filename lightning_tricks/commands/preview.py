@@ -21,7 +21,7 @@ import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -170,7 +170,7 @@ def main(argv: list[str]) -> int:
     x, y = x[: args.num], y[: args.num]
     num_classes = getattr(dm, "num_classes", None)
     applied = []
-    for cb in trainer.callbacks:
+    for cb in cast(Any, trainer).callbacks:
         transform_batch = getattr(cb, "transform_batch", None)
         if callable(transform_batch):
             x, y = transform_batch(x, y, num_classes=num_classes)

@@ -152,6 +152,8 @@ class EpochSeededSampler(StatefulDistributedSampler):
         True
     """
 
+    epoch: int
+
     def __init__(
         self,
         dataset: Dataset,

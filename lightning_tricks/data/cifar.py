@@ -26,16 +26,15 @@ class CIFAR10DataModule(ClassificationDataModule):
         download: download the archive in ``prepare_data`` if missing. Default True.
         val_size: images held out of the training set for validation (>= 1). Default 5000.
         split_seed: seed of the train/val split. Default 0.
-        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed,
-        drop_last, pin_memory: see :class:`ClassificationDataModule`. Transforms receive PIL
-        images.
+        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed, drop_last, pin_memory: see
+            :class:`ClassificationDataModule`. Transforms receive PIL images.
 
     Raises:
         ValueError: for a non-positive ``val_size``, or one not smaller than the train set.
 
     Example::
 
-        >>> dm = CIFAR10DataModule(root="data", batch_size=128)  # doctest: +SKIP
+        >>> dm = CIFAR10DataModule(root="data", batch_size=128)  # downloads only in prepare_data()
         >>> dm.num_classes, dm.in_channels
         (10, 3)
     """

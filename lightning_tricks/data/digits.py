@@ -51,9 +51,9 @@ class DigitsDataModule(ClassificationDataModule):
         train_per_class: keep only this many training images per class (>= 1), or None for
             all (about 125 per class). Default None.
         split_seed: seed of the split (fixed so that runs are comparable). Default 0.
-        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed,
-        drop_last, pin_memory: see :class:`ClassificationDataModule`. Transforms receive
-        float tensors ``(1, S, S)`` in [0, 1].
+        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed, drop_last, pin_memory: see
+            :class:`ClassificationDataModule`. Transforms receive float tensors ``(1, S, S)``
+            in [0, 1].
 
     Raises:
         ValueError: for out-of-range arguments.

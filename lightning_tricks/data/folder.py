@@ -34,8 +34,7 @@ class ImageFolderDataModule(ClassificationDataModule):
         image_size: output side in pixels (>= 1) or None to keep sizes. Default 224.
         mean, std: normalisation statistics. Default ImageNet's.
         split_seed: seed of the train/val split. Default 0.
-        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed,
-        drop_last, pin_memory: see :class:`ClassificationDataModule`.
+        batch_size, num_workers, train_transforms, eval_transforms, normalize, seed, drop_last, pin_memory: see :class:`ClassificationDataModule`.
 
     Raises:
         ValueError: if a folder is missing or has no class subfolders, or the class lists of

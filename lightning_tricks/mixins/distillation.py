@@ -46,7 +46,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -348,7 +348,7 @@ class DistillationMixin(_MixinBase):
     def save_hyperparameters(
         self,
         *args: Any,
-        ignore: list[str] | str | None = None,
+        ignore: Sequence[str] | str | None = None,
         frame: FrameType | None = None,
         logger: bool = True,
     ) -> None:

@@ -8,6 +8,7 @@ classification model by name (built with ``weights=None``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torchvision
 from torch import nn
@@ -48,13 +49,15 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
         if isinstance(module, nn.Conv2d):
             if module.in_channels == in_channels:
                 return
+            # torch types kernel_size/stride/... as tuple[int, ...]; Conv2d's are pairs
+            conv: Any = module
             new = nn.Conv2d(
                 in_channels,
                 module.out_channels,
-                module.kernel_size,
-                module.stride,
-                module.padding,
-                module.dilation,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
                 module.groups if module.groups == 1 else in_channels,
                 module.bias is not None,
                 module.padding_mode,

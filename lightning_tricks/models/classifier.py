@@ -141,7 +141,7 @@ class ImageClassifier(pl.LightningModule):
         return self(x).softmax(dim=1)
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
+        hp: Any = self.hparams  # an AttributeDict
         optimizer = torch.optim.SGD(
             self.parameters(),
             lr=hp.lr,

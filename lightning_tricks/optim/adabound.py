@@ -264,7 +264,8 @@ class AdaBound(Optimizer):
                     )
                 state["step"] += 1
                 key = (p.device, p.dtype, state["step"])
-                cols = buckets.setdefault(key, [[], [], [], []] + ([[]] if amsbound else []))
+                empty: list[list[Tensor]] = [[] for _ in range(5 if amsbound else 4)]
+                cols = buckets.setdefault(key, empty)
                 cols[0].append(p)
                 cols[1].append(grad)
                 cols[2].append(state["exp_avg"])
@@ -317,7 +318,7 @@ class AdaBound(Optimizer):
             if self.decoupled_weight_decay:
                 torch._foreach_mul_(params, k["shrink"])
             else:
-                grads = torch._foreach_add(grads, params, alpha=weight_decay)
+                grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
 
         torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
         torch._foreach_mul_(exp_avg_sqs, beta2)

@@ -105,8 +105,8 @@ def param_groups(
         **options: other per-group options, copied into both groups (e.g. ``lr``).
 
     Returns:
-        ``[{"params": [...], "weight_decay": weight_decay, "name": "decay", ...},
-        {"params": [...], "weight_decay": 0.0, "name": "no_decay", ...}]``.
+        ``[{"params": [...], "weight_decay": weight_decay, "name": "decay", ...},``
+        ``{"params": [...], "weight_decay": 0.0, "name": "no_decay", ...}]``.
 
     Raises:
         TypeError: if ``model`` is not a module or ``weight_decay`` not a number.
@@ -166,5 +166,5 @@ def add_l1_grad_(params: Iterable[Tensor], weight: float) -> None:
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad or weight == 0:
         return
-    grads = [p.grad for p in with_grad]
+    grads = [p.grad for p in with_grad if p.grad is not None]
     torch._foreach_add_(grads, torch._foreach_sign(with_grad), alpha=weight)

@@ -8,7 +8,7 @@ whatever the caller chooses; all lengths are counted in calls to ``step()``. The
 from __future__ import annotations
 
 import warnings
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
@@ -225,7 +225,7 @@ class GradualWarmup(LRScheduler):
         lrs.extend(self.multiplier * b for b in self.base_lrs[len(lrs) :])
         return lrs
 
-    def get_lr(self) -> list[Any]:  # type: ignore[override]
+    def get_lr(self) -> list[Any]:
         """LRs at step ``last_epoch`` of the warmup (current LRs once released)."""
         sync_new_groups(self.optimizer, self.base_lrs)
         step = self.last_epoch
@@ -238,7 +238,7 @@ class GradualWarmup(LRScheduler):
             return self._handover()
         return [g["lr"] for g in self.optimizer.param_groups]
 
-    def step(self, metrics: SupportsFloat | None = None) -> None:  # type: ignore[override]
+    def step(self, metrics: SupportsFloat | None = None) -> None:
         """Advance one step; ``metrics`` is the monitored value for a ``ReduceLROnPlateau``."""
         after = self.after_scheduler
         needs = _needs_metrics(after)
@@ -250,16 +250,18 @@ class GradualWarmup(LRScheduler):
         if after is None or self.last_epoch < self.warmup_steps:
             super().step()
             return
-        if needs and metrics is None:
-            raise TypeError(
-                "GradualWarmup hands over to a ReduceLROnPlateau: call step(metrics) with the "
-                "monitored value"
-            )
-        self._step_count += 1
-        self.last_epoch += 1
         if needs:
-            after.step(metrics)  # type: ignore[call-arg]
+            if metrics is None:
+                raise TypeError(
+                    "GradualWarmup hands over to a ReduceLROnPlateau: call step(metrics) with "
+                    "the monitored value"
+                )
+            self._step_count += 1
+            self.last_epoch += 1
+            cast(ReduceLROnPlateau, after).step(metrics)
         else:
+            self._step_count += 1
+            self.last_epoch += 1
             after.step()
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
@@ -308,10 +310,10 @@ class _AfterWarmup(LRScheduler):
         if warmup.multiplier != 1.0:
             scale_scheduler_lrs(scheduler, warmup.multiplier)
 
-    def get_lr(self) -> list[Any]:  # type: ignore[override]
+    def get_lr(self) -> list[Any]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
-    def step(self, metrics: SupportsFloat | None = None) -> None:  # type: ignore[override]
+    def step(self, metrics: SupportsFloat | None = None) -> None:
         self._step_count += 1
         self.last_epoch += 1
         warmup = self.warmup
@@ -322,7 +324,7 @@ class _AfterWarmup(LRScheduler):
             ):
                 if metrics is None:
                     raise TypeError("pass the monitored value: step(metrics)")
-                self.after_scheduler.step(metrics)  # type: ignore[call-arg]
+                cast(ReduceLROnPlateau, self.after_scheduler).step(metrics)
             else:
                 self.after_scheduler.step()
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
