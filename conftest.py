@@ -13,21 +13,6 @@ import torch
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
-# TEMPORARY (issue 17): the lead is rewriting these modules (the mixed-label contract, issue
-# 13); their docstring examples are not collected until the rewrite is merged. The lead
-# empties this list after merging.
-DOCTEST_EXCLUDED_WHILE_REWRITTEN = [
-    "lightning_tricks/functional/mixing.py",
-    "lightning_tricks/functional/erasing.py",
-    "lightning_tricks/functional/_batch.py",
-    "lightning_tricks/functional/targets.py",
-    "lightning_tricks/callbacks/base.py",
-    "lightning_tricks/callbacks/batch_tricks.py",
-]
-
-collect_ignore = list(DOCTEST_EXCLUDED_WHILE_REWRITTEN)
-
-
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace: dict[str, object]) -> None:
     doctest_namespace["torch"] = torch

@@ -251,8 +251,9 @@ class _DropEarlyTrainData(Callback):
         drop_early_train_data_on_resume(trainer)
         # Lightning is iterating over trainer.callbacks: only the last one can leave safely
         # (otherwise it stays, a no-op outside a resume)
-        if trainer.callbacks and trainer.callbacks[-1] is self:
-            trainer.callbacks.pop()
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]
+        if callbacks and callbacks[-1] is self:
+            callbacks.pop()
 
 
 def watch_early_train_data(trainer: Any) -> None:

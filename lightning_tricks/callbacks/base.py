@@ -210,7 +210,9 @@ class BatchTrick(Callback):
         for cls in type(self).__mro__:
             if cls is Callback:
                 break
-            for name, param in inspect.signature(cls.__init__).parameters.items():
+            if "__init__" not in vars(cls):
+                continue
+            for name, param in inspect.signature(vars(cls)["__init__"]).parameters.items():
                 if name != "self" and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
                     args.setdefault(name, _key_value(getattr(self, name, None)))
         return self._generate_state_key(**args)

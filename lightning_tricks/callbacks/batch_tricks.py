@@ -96,7 +96,7 @@ class MixUp(BatchTrick):
     ) -> tuple[Tensor, Tensor]:
         if not self.coin(self.p, generator):
             return x, y
-        params = sample_mixup_params(x.shape[0], self.alpha, self.mode, generator)  # type: ignore[arg-type]
+        params = sample_mixup_params(x.shape[0], self.alpha, self.mode, generator)
         return mixup_batch(x, y, params, inplace=inplace)
 
 
@@ -148,7 +148,7 @@ class CutMix(BatchTrick):
         if not self.coin(self.p, generator):
             return x, y
         n, _, h, w = x.shape
-        params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)  # type: ignore[arg-type]
+        params = sample_cutmix_params(n, h, w, self.alpha, self.mode, generator)
         return cutmix_batch(x, y, params, inplace=inplace)
 
 

@@ -244,7 +244,7 @@ class EMA(EMAWeightAveraging):
     def _remove_hooks(self) -> None:
         for handle in getattr(self, "_hooks", []):
             handle.remove()
-        self._hooks: list[Any] = []
+        self._hooks = []
 
     @override
     def on_train_batch_end(

@@ -272,7 +272,7 @@ class L1Regularization(Callback):
     def _remove_hooks(self) -> None:
         for handle in getattr(self, "_hooks", []):
             handle.remove()
-        self._hooks: list[Any] = []
+        self._hooks = []
 
     @override
     def on_before_optimizer_step(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -47,10 +47,10 @@ def check_hw(height: object, width: object) -> tuple[int, int]:
     return check_int("height", height, 1), check_int("width", width, 1)
 
 
-def check_mode(value: Any) -> str:
+def check_mode(value: Any) -> Literal["batch", "elem"]:
     if value not in ("batch", "elem"):
         raise ValueError(f"`mode` must be one of 'batch', 'elem', got {value!r}")
-    return str(value)
+    return "batch" if value == "batch" else "elem"
 
 
 def check_generator(generator: Any) -> torch.Generator | None:

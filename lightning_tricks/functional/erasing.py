@@ -57,7 +57,7 @@ def check_fill_value(value: object) -> FillValue:
                 f"`value` must be a float, a sequence of per-channel floats or 'random', "
                 f"got {value!r}"
             )
-        return value
+        return "random"
     if isinstance(value, bool):
         raise TypeError(f"`value` must be a float, a sequence of floats or 'random', got {value!r}")
     if isinstance(value, (int, float)):

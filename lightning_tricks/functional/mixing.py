@@ -330,8 +330,8 @@ def cutmix_batch(
     check_params(fn, params, CutMixParams)
     check_size(fn, x, params.perm.shape[0], params.height, params.width)
     inplace = check_inplace(fn, x, inplace)
-    lam: float | Tensor = params.lam()
-    lam = float(lam) if params.boxes.shape[0] == 1 else lam.float()  # type: ignore[arg-type]
+    box_lam = params.lam()
+    lam: float | Tensor = float(box_lam) if params.boxes.shape[0] == 1 else box_lam.float()
     y_out = mix_targets(y, [(None, lam), (params.perm, 1.0 - lam)], num_classes)
     perm = params.perm.to(x.device)
     if params.boxes.shape[0] == 1:
@@ -500,7 +500,7 @@ def ricap_batch(
     check_size(fn, x, params.perms.shape[1], params.height, params.width)
     inplace = check_inplace(fn, x, inplace)
     parts = list(zip(params.perms, params.weights(), strict=True))
-    y_out = mix_targets(y, parts, num_classes)  # type: ignore[arg-type]
+    y_out = mix_targets(y, parts, num_classes)
     n, c, hgt, wid = x.shape
     out = torch.empty_like(x)
     s_n, s_c, s_h, s_w = x.stride()

@@ -82,6 +82,7 @@ class MixedTargets(Tensor):
         >>> y.to_dense(3)
         tensor([[0.7000, 0.0000, 0.3000],
                 [0.3000, 0.0000, 0.7000]])
+        >>> import torch.nn.functional as F
         >>> logits = torch.zeros(2, 3)
         >>> round(float(F.cross_entropy(logits, y)), 4)       # the mixed loss: log(3)
         1.0986
@@ -147,7 +148,7 @@ class MixedTargets(Tensor):
             self.hard().clone(),
         )
 
-    def __repr__(self, *, tensor_contents: Any = None) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]
         return (
             f"MixedTargets({self.hard()!r}, components={len(self._labels)}, "
             f"smoothing={self._smoothing:g})"
@@ -582,7 +583,7 @@ class _MixedNLL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         scores: Tensor,
         labels: Tensor,

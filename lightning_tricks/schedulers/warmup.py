@@ -401,10 +401,10 @@ class _HookStepped(LRScheduler):
         warmup_steps = getattr(owned, "warmup_steps", 0)
         return owned.last_epoch > warmup_steps
 
-    def get_lr(self) -> list[Any]:  # type: ignore[override]
+    def get_lr(self) -> list[Any]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
-    def step(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def step(self, *args: Any, **kwargs: Any) -> None:
         """The module's step: forwarded to its own scheduler once released, else dropped."""
         self._step_count += 1
         self.last_epoch += 1
