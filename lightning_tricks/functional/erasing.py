@@ -81,7 +81,8 @@ def _fill(fn: str, x: Tensor, boxes: Tensor, value: FillValue, seed: int, inplac
     """Fill the union of ``boxes`` ``(N, M, 4)`` of every image with ``value``."""
     value = check_fill_value(value)
     inplace = check_inplace(fn, x, inplace)
-    mask = box_mask(boxes.to(x.device), x.shape[2], x.shape[3])  # (N, 1, H, W)
+    # parameters go to the device without a sync (non_blocking), so the host runs ahead
+    mask = box_mask(boxes.to(x.device, non_blocking=True), x.shape[2], x.shape[3])
     if value == "random":
         generator = torch.Generator(device=x.device).manual_seed(seed)
         fill = torch.empty_like(x).normal_(generator=generator)
@@ -93,7 +94,7 @@ def _fill(fn: str, x: Tensor, boxes: Tensor, value: FillValue, seed: int, inplac
                 f"`value` has {len(value)} per-channel entries but the images have "
                 f"C={x.shape[1]} channels; give 1 or C values"
             )
-        fill = torch.tensor(value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        fill = torch.tensor(value, dtype=x.dtype).to(x.device, non_blocking=True).view(1, -1, 1, 1)
     if inplace:
         return torch.where(mask, fill, x, out=x)
     return like(x, torch.where(mask, fill, x))

@@ -177,10 +177,10 @@ def mixup_batch(
     check_size(fn, x, params.perm.shape[0], x.shape[2], x.shape[3])
     inplace = check_inplace(fn, x, inplace)
     y_out = mix_targets(y, [(None, params.lam), (params.perm, 1.0 - params.lam)], num_classes)
-    perm = params.perm.to(x.device)
+    perm = params.perm.to(x.device, non_blocking=True)
     lam = params.lam
     if isinstance(lam, Tensor):
-        lam = lam.to(x.device, x.dtype).view(-1, 1, 1, 1)
+        lam = lam.to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1)
     partners = x.index_select(0, perm)
     if inplace:  # the same kernel and rounding as out of place
         return torch.lerp(partners, x, lam, out=x), y_out
@@ -333,14 +333,15 @@ def cutmix_batch(
     box_lam = params.lam()
     lam: float | Tensor = float(box_lam) if params.boxes.shape[0] == 1 else box_lam.float()
     y_out = mix_targets(y, [(None, lam), (params.perm, 1.0 - lam)], num_classes)
-    perm = params.perm.to(x.device)
+    perm = params.perm.to(x.device, non_blocking=True)
     if params.boxes.shape[0] == 1:
         top, left, bottom, right = params.boxes[0].tolist()
         out = x if inplace else x.clone()
         # the partners' boxes are copied out first: the paste must read the original batch
         out[:, :, top:bottom, left:right] = x[:, :, top:bottom, left:right].index_select(0, perm)
         return out, y_out
-    mask = box_mask(params.boxes.to(x.device).unsqueeze(1), params.height, params.width)
+    boxes = params.boxes.to(x.device, non_blocking=True).unsqueeze(1)
+    mask = box_mask(boxes, params.height, params.width)
     mixed = like(x, torch.where(mask, x.index_select(0, perm), x))
     return (x.copy_(mixed) if inplace else mixed), y_out
 
@@ -505,7 +506,8 @@ def ricap_batch(
     out = torch.empty_like(x)
     s_n, s_c, s_h, s_w = x.stride()
     o_n, o_c, o_h, o_w = out.stride()
-    perms, offsets = params.perms.to(x.device), params.offsets.to(x.device)
+    perms = params.perms.to(x.device, non_blocking=True)
+    offsets = params.offsets.to(x.device, non_blocking=True)
     # flat offset of every crop's top-left element, (4, N)
     first = offsets[..., 0] * s_h + offsets[..., 1] * s_w + perms * s_n
     starts = [(0, 0), (0, params.w), (params.h, 0), (params.h, params.w)]

@@ -289,19 +289,23 @@ def mix_targets(y: Tensor, parts: Sequence[MixPart], num_classes: int | None = N
         dense = _dense(y, num_classes)
         out = torch.zeros_like(dense)
         for perm, weight in parts:
-            rows = dense if perm is None else dense.index_select(0, perm.to(dense.device))
+            rows = (
+                dense
+                if perm is None
+                else dense.index_select(0, perm.to(dense.device, non_blocking=True))
+            )
             out += rows * _column(weight, dense.device)
         return out
     labels, weights, eps, ledger = _mixture(y)
     new_labels, new_weights = [], []
     for perm, weight in parts:
         if isinstance(weight, Tensor):
-            weight = weight.to(labels[0].device, torch.float32)
+            weight = weight.to(labels[0].device, torch.float32, non_blocking=True)
         else:
             weight = float(weight)
         for lab, wt in zip(labels, weights, strict=True):
             if perm is not None:
-                perm = perm.to(lab.device)
+                perm = perm.to(lab.device, non_blocking=True)
                 lab, wt = lab.index_select(0, perm), wt.index_select(0, perm)
             new_labels.append(lab)
             new_weights.append(wt * weight)
@@ -311,7 +315,7 @@ def mix_targets(y: Tensor, parts: Sequence[MixPart], num_classes: int | None = N
 
 def _column(weight: float | Tensor, device: torch.device) -> float | Tensor:
     if isinstance(weight, Tensor):
-        return weight.to(device, torch.float32).view(-1, 1)
+        return weight.to(device, torch.float32, non_blocking=True).view(-1, 1)
     return float(weight)
 
 
