@@ -76,9 +76,13 @@ def test_param_groups_split_and_train() -> None:
 def test_param_groups_leave_out_empty_groups_and_validate() -> None:
     only_weights = nn.Linear(3, 3, bias=False)
     assert [g["name"] for g in param_groups(only_weights, 1e-4)] == ["decay"]
-    with pytest.raises(ValueError, match=r"`weight_decay` must be >= 0, got -0.1"):
+    with pytest.raises(
+        ValueError, match=r"`weight_decay` must be a finite float in \[0, inf\), got -0.1"
+    ):
         param_groups(only_weights, -0.1)
-    with pytest.raises(TypeError, match=r"`weight_decay` must be a float, got str"):
+    with pytest.raises(
+        TypeError, match=r"`weight_decay` must be a finite float in \[0, inf\), got str"
+    ):
         param_groups(only_weights, "0.1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"`model` must be an nn.Module, got list"):
         no_decay_names([])  # type: ignore[arg-type]
@@ -113,5 +117,5 @@ def test_add_l1_grad_skips_missing_grads_and_validates() -> None:
     a.grad = torch.zeros(2)
     add_l1_grad_([a, b], 0.5)
     assert torch.equal(a.grad, torch.full((2,), 0.5)) and b.grad is None
-    with pytest.raises(ValueError, match=r"`weight` must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"`weight` must be a finite float in \[0, inf\), got -1"):
         add_l1_grad_([a], -1)
