@@ -13,6 +13,7 @@ import torch
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace: dict[str, object]) -> None:
     doctest_namespace["torch"] = torch

@@ -638,9 +638,13 @@ def test_params_reject_values_outside_the_image_or_unit_interval() -> None:
         CutMixParams(perm, torch.zeros(1, 4), 8, 10)
     perms = perm.repeat(4, 1)
     zeros = torch.zeros(4, 4, 2, dtype=torch.long)
-    with pytest.raises(ValueError, match=r"the boundary `h` must be in \[0, 8\] \(the image size\), got 9"):
+    with pytest.raises(
+        ValueError, match=r"the boundary `h` must be in \[0, 8\] \(the image size\), got 9"
+    ):
         RICAPParams(9, 5, perms, zeros, 8, 10)
-    with pytest.raises(ValueError, match=r"the boundary `w` must be in \[0, 10\] \(the image size\), got 11"):
+    with pytest.raises(
+        ValueError, match=r"the boundary `w` must be in \[0, 10\] \(the image size\), got 11"
+    ):
         RICAPParams(4, 11, perms, zeros, 8, 10)
     with pytest.raises(ValueError, match="`h` must be >= 0, got -1"):
         RICAPParams(-1, 5, perms, zeros, 8, 10)
