@@ -159,23 +159,31 @@ def test_ablate_runs_every_row_and_seed_then_resumes(
 
 
 @pytest.mark.slow
-def test_failed_run_reports_its_log(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    broken = TINY_BASE.replace(
-        "init_args: {dirpath: should_be_moved_too, save_last: true}",
-        "init_args: {dirpath: should_be_moved_too, save_last: true}\n"
-        "    - class_path: lightning_tricks.callbacks.MixUp\n      init_args: {alpha: -1.0}",
+def test_failed_run_reports_its_log_and_the_others_go_on(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tiny / "broken.yaml").write_text(
+        "trainer:\n  callbacks+:\n    - class_path: lightning_tricks.callbacks.MixUp\n"
+        "      init_args: {alpha: -1.0}\n"
     )
-    (tiny / "broken.yaml").write_text(broken)
-    ls = str(TRICKS / "label_smoothing.yaml")
-    argv = ["--base", "broken.yaml", "--tricks", ls, "--seeds", "1", "--out", "o"]
-    assert main(argv) == 1  # the first run (the baseline) fails: the ablation stops there
+    argv = ["--base", "base.yaml", "--tricks", "broken.yaml", "--seeds", "1", "--out", "o"]
+    assert main([*argv, "--jobs", "2"]) == 1  # row 1 fails; the baseline runs
     captured = capsys.readouterr()
-    assert "[1/2]" not in captured.out
-    assert "run o/runs/00_baseline/seed_0 failed (exit code" in captured.err
+    assert "[1/2] baseline · seed 0 · val " in captured.out
+    assert (
+        "[2/2] + broken · seed 0 · FAILED: run o/runs/01_plus_broken/seed_0 failed (exit code"
+        in (captured.err)
+    )
     assert "`alpha` must be > 0" in captured.err  # the end of the run's log
-    assert "o/runs/00_baseline/seed_0/log.txt" in captured.err
-    assert not (tiny / "o" / "runs" / "00_baseline" / "seed_0" / "result.json").exists()
-    assert not (tiny / "o" / "runs" / "01_plus_label_smoothing").exists()
+    assert "its log is o/runs/01_plus_broken/seed_0/log.txt" in captured.err
+    assert "error: 1 of 2 runs failed (logs: o/runs/01_plus_broken/seed_0/log.txt); " in (
+        captured.err
+    )
+    assert "runs: 1/2 done · 0 running · 1 failed · 0 waiting" in captured.err
+    assert not (tiny / "o" / "runs" / "01_plus_broken" / "seed_0" / "result.json").exists()
+    rows = _rows(tiny / "o" / "results.csv")
+    assert [(r["label"], r["seed"]) for r in rows] == [("baseline", "0")]
+    assert not (tiny / "o" / "results.md").exists()  # no table while runs are missing
 
 
 def _err(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
