@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lightning_tricks.cli import main as cli_main
-from lightning_tricks.commands.ablate import main
+from lightning_tricks.commands._ablation import Row
+from lightning_tricks.commands.ablate import _Progress, _Run, main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRICKS = ROOT / "configs" / "tricks"
@@ -253,3 +256,41 @@ def test_dry_run_leave_one_out_writes_configs_that_the_cli_accepts(
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert len(resolved["trainer"]["callbacks"]) == 5
     assert os.environ.get("LIGHTNING_TRICKS_ABLATION_RESULT") is None
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _run(index: int) -> _Run:
+    row = Row(0, "baseline", (), None)
+    return _Run(row, index, {}, "", Path(f"o/runs/00_baseline/seed_{index}"), f"[{index}]")
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(tty: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Progress, "every_s", 0.05)  # plain lines every 50 ms here
+    stream, printed = _Stream(tty), []
+    with _Progress(total=3, earlier=1, out=printed.append, stream=stream) as progress:
+        progress.started(_run(1))
+        progress.started(_run(2))
+        time.sleep(0.7)  # the display refreshes twice a second on a terminal
+        progress.ended(_run(1), ok=True)
+        progress.say("[1] a result line")
+        progress.ended(_run(2), ok=False)
+    text = stream.getvalue()
+    assert printed == ["[1] a result line"]  # result lines go to `out`, the display to stream
+    running = "runs: 1/3 done (1 earlier) · 2 running · 0 failed · 0 waiting · "
+    final = "runs: 2/3 done (1 earlier) · 0 running · 1 failed · 0 waiting · "
+    assert running in text and text.rstrip("\n").rsplit("\n", 1)[-1].split("\r\x1b[K")[
+        -1
+    ].startswith(final)
+    if tty:  # one line rewritten in place, cleared before the final plain line
+        assert text.count("\n") == 1 and text.count("\r\x1b[K" + running) >= 1
+    else:  # plain lines only
+        assert "\r" not in text and "\x1b" not in text and text.count("\n") >= 2
