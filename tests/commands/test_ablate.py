@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lightning_tricks.cli import main as cli_main
-from lightning_tricks.commands._ablation import Row
+from lightning_tricks.commands._ablation import Row, compose, load_yaml_mapping
 from lightning_tricks.commands.ablate import _Progress, _Run, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,3 +294,45 @@ def test_progress_display(tty: bool, monkeypatch: pytest.MonkeyPatch) -> None:
         assert text.count("\n") == 1 and text.count("\r\x1b[K" + running) >= 1
     else:  # plain lines only
         assert "\r" not in text and "\x1b" not in text and text.count("\n") >= 2
+
+
+def test_composition_agrees_with_lightningcli_repeated_configs(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For the shipped snippets (they append with `callbacks+:`) the runner's merger gives
+    exactly what `fit --config base.yaml --config trick.yaml ...` gives. The merger stays
+    because it also concatenates a bare `callbacks:` list, which jsonargparse replaces (the
+    base's ModelCheckpoint would silently go), and because a run's single composed config is
+    what its hash, `command.txt` and resume are built on."""
+
+    def resolved(*configs: Path) -> dict:
+        args = ["fit"]
+        for config in configs:
+            args += ["--config", str(config)]
+        with pytest.raises(SystemExit) as exc:
+            cli_main([*args, "--print_config"])
+        assert exc.value.code == 0
+        return yaml.safe_load(capsys.readouterr().out)
+
+    def composed(*tricks: Path) -> Path:
+        snippets = [load_yaml_mapping(t, "trick file") for t in tricks]
+        cfg = compose(load_yaml_mapping(tiny / "base.yaml", "base config"), snippets)
+        path = tiny / f"composed_{len(tricks)}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    names = ("warmup_cosine", "label_smoothing", "random_crop", "mixup", "distill")
+    tricks = [TRICKS / f"{n}.yaml" for n in names]
+    ours = resolved(composed(*tricks))
+    assert ours == resolved(tiny / "base.yaml", *tricks)
+    assert ours["model"]["class_path"] == "lightning_tricks.models.DistillationModule"
+    assert len(ours["trainer"]["callbacks"]) == 5  # ModelCheckpoint + 4 tricks
+
+    bare = tiny / "bare.yaml"
+    bare.write_text("trainer:\n  callbacks:\n    - class_path: lightning_tricks.callbacks.MixUp\n")
+
+    def names_of(cfg: dict) -> list[str]:
+        return [c["class_path"].rsplit(".", 1)[1] for c in cfg["trainer"]["callbacks"]]
+
+    assert names_of(resolved(composed(bare))) == ["ModelCheckpoint", "MixUp"]
+    assert names_of(resolved(tiny / "base.yaml", bare)) == ["MixUp"]
