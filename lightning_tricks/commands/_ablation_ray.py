@@ -154,6 +154,7 @@ def _schedule(ray: Any, pending: list[_Run], settings: Settings, events: _Events
         for run in pending
     }
     started: set[Path] = set()
+    next_look = 0.0
     try:
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1, timeout=0.5)
@@ -163,22 +164,33 @@ def _schedule(ray: Any, pending: list[_Run], settings: Settings, events: _Events
                     events.started(run)
                 try:
                     status, payload = ray.get(ref)
-                except ray.exceptions.RayError as err:  # worker / node lost more than retried
-                    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                    events.failed(
-                        run,
-                        f"run {run.run_dir} was lost by Ray ({type(err).__name__}: {first}); "
-                        f"its log is {run.run_dir / 'log.txt'}",
+                except ray.exceptions.RayTaskError as err:  # the task itself raised
+                    status, payload = (
+                        "failed",
+                        (
+                            f"run {run.run_dir} failed in its Ray task: {err}; its log is "
+                            f"{run.run_dir / 'log.txt'}"
+                        ),
                     )
-                    continue
+                except ray.exceptions.RayError as err:  # worker / node lost more than retried
+                    first = (str(err).strip().splitlines() or [""])[0]
+                    status, payload = (
+                        "failed",
+                        (
+                            f"run {run.run_dir} was lost by Ray ({type(err).__name__}: {first}); "
+                            f"its log is {run.run_dir / 'log.txt'}"
+                        ),
+                    )
                 if status == "ok":
                     events.finished(run, payload)
                 else:
                     events.failed(run, payload)
-            for run in waiting.values():
-                if run.run_dir not in started and _started(run, cwd, since):
-                    started.add(run.run_dir)
-                    events.started(run)
+            if time.monotonic() >= next_look:  # a few stat() calls on a shared file system
+                next_look = time.monotonic() + 2.0
+                for run in waiting.values():
+                    if run.run_dir not in started and _started(run, cwd, since):
+                        started.add(run.run_dir)
+                        events.started(run)
     except BaseException:
         _cancel(ray, list(waiting))
         raise

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import shlex
@@ -136,6 +137,10 @@ class Settings:
                 raise ValueError(f"`{name}` must be a number {low}, got {value!r}")
         if self.ray_address is not None and not isinstance(self.ray_address, str):
             raise TypeError(f"`ray_address` must be a string, got {self.ray_address!r}")
+        if self.launcher == "ray" and not self.dry_run and importlib.util.find_spec("ray") is None:
+            raise ModuleNotFoundError(
+                '`--launcher ray` needs Ray, which is not installed: pip install "lightning-tricks[ray]"'
+            )
         if not isinstance(self.env, dict):
             raise TypeError(
                 f"`env` must be a mapping of variable names to values, got {self.env!r}"
@@ -723,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(sys.argv[1:] if argv is None else argv)
         run_ablation(settings, out=lambda line: print(line, flush=True))
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as err:
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2 if not isinstance(err, RuntimeError) else 1
     except KeyboardInterrupt:

@@ -241,7 +241,9 @@ def test_a_run_larger_than_the_local_ray_instance_is_refused(tiny: Path) -> None
     _assert_nothing_left(before, tiny)
 
 
-def test_ray_settings_are_validated(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ray_settings_are_validated(
+    tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = ["--base", "base.yaml", "--tricks", LS, "--out", "o"]
     cases = {
         ("--launcher", "slurm"): "`launcher` must be one of ['local', 'ray'], got 'slurm'",
@@ -256,4 +258,11 @@ def test_ray_settings_are_validated(tiny: Path, capsys: pytest.CaptureFixture[st
     )
     assert main(["--config", "abl.yaml"]) == 2
     assert "`cpus_per_run` must be a number > 0, got '2'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main([*base, "--launcher", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        '`--launcher ray` needs Ray, which is not installed: pip install "lightning-tricks[ray]"'
+        in err
+    )
     assert not (tiny / "o").exists()
