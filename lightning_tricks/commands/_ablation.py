@@ -56,6 +56,12 @@ MODES: tuple[str, ...] = ("cumulative", "leave-one-out")
 Evaluate = Literal["last", "best"]
 EVALUATE: tuple[str, ...] = ("last", "best")
 
+#: set by the runner to its own process id: the worker ends when that process ends
+PARENT_ENV = "LIGHTNING_TRICKS_ABLATION_PARENT"
+
+#: where a run is executed: local processes, or Ray tasks (``--launcher ray``)
+LAUNCHERS: tuple[str, ...] = ("local", "ray")
+
 #: dotted config paths whose lists are concatenated instead of replaced
 CONCAT_LISTS: frozenset[tuple[str, ...]] = frozenset(
     {("trainer", "callbacks"), ("trainer", "plugins")}
@@ -602,3 +608,54 @@ def plot_results(summaries: Sequence[RowSummary], path: str | Path, title: str =
     n = sorted({s.n for s in summaries})
     ax.set_title(title or f"ablation: mean ± std over {'/'.join(map(str, n))} seeds")
     fig.savefig(str(path), dpi=120)
+
+
+# ---------------------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------------------
+def format_duration(seconds: float) -> str:
+    """``75.4`` -> ``'1m15s'``, ``3725`` -> ``'1h02m05s'``, ``4.2`` -> ``'4s'``.
+
+    Example::
+
+        >>> format_duration(75.4), format_duration(3725), format_duration(4.2)
+        ('1m15s', '1h02m05s', '4s')
+    """
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def progress_text(
+    *, total: int, earlier: int, done: int, running: int, failed: int, elapsed_s: float
+) -> str:
+    """One progress line: runs done / running / failed / waiting, elapsed, time left.
+
+    ``earlier`` runs were finished by a previous invocation (skipped now); ``done`` and
+    ``failed`` count the runs that ended in this one. The time left is the throughput so far
+    (runs ended per second of elapsed time, parallelism included) applied to the runs not
+    yet ended; it is unknown until a run ends.
+
+    Example::
+
+        >>> progress_text(total=15, earlier=3, done=4, running=2, failed=0, elapsed_s=100)
+        'runs: 7/15 done (3 earlier) · 2 running · 0 failed · 6 waiting · 1m40s elapsed · ~3m20s left'
+    """
+    ended = done + failed
+    left = max(0, total - earlier - ended)
+    waiting = max(0, left - running)
+    text = f"runs: {earlier + done}/{total} done"
+    if earlier:
+        text += f" ({earlier} earlier)"
+    text += f" · {running} running · {failed} failed · {waiting} waiting"
+    text += f" · {format_duration(elapsed_s)} elapsed"
+    if left == 0:
+        return text
+    if ended == 0:
+        return text + " · time left: after the first run"
+    return text + f" · ~{format_duration(elapsed_s * left / ended)} left"

@@ -11,12 +11,18 @@ launcher re-runs this module on the other ranks). After ``fit`` it evaluates the
 the end of training (``last``) or the best checkpoint (``best``) on the validation and test
 sets and, on global rank 0, writes a JSON file with the metrics and timings to the path in
 the environment variable :data:`RESULT_ENV`.
+
+On Linux a run ends with the process that started it (the runner, or the Ray worker of a Ray
+task), even when that one is killed with SIGKILL: no orphaned fit keeps training, or writing
+into a run folder that the next ``ablate`` starts again.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,7 +33,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from ..cli import TricksCLI
-from ._ablation import EVALUATE_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
+from ._ablation import EVALUATE_ENV, PARENT_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
 
 __all__: list[str] = []
 
@@ -112,8 +118,30 @@ class _AblationCLI(TricksCLI):
         print(f"ablation result: {json.dumps(result)}")
 
 
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Only when the runner set :data:`PARENT_ENV` to its process id. If the parent is already
+    gone (it died while this process started), exit now. The variable is then set to this
+    process's id, so the DDP ranks that Lightning starts from here end with this process.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:
+        sys.exit(f"the process that started this run ({parent}) is gone; not starting")
+    os.environ[PARENT_ENV] = str(os.getpid())
+
+
 def main(argv: list[str] | None = None) -> int:
     """``fit`` with :class:`_AblationCLI` (same arguments as ``lightning-tricks fit``)."""
+    _die_with_parent()
     _AblationCLI(args=argv)  # None: sys.argv, as Lightning's DDP launcher re-runs it
     return 0
 

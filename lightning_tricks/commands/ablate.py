@@ -9,6 +9,8 @@ the table once per seed and writes ``results.csv``, ``results.md`` and ``results
         --tricks configs/tricks/label_smoothing.yaml configs/tricks/mixup.yaml \\
         --mode cumulative --seeds 3 --out runs/ablation/mine
     lightning-tricks ablate --config configs/ablation/digits.yaml -- --trainer.devices=2
+    lightning-tricks ablate --config configs/ablation/digits.yaml --launcher ray \\
+        --ray-address HEAD:6379 --gpus-per-run 1 -- --trainer.accelerator=gpu
 
 * ``--mode cumulative``: baseline, + A, + A + B, ... (the paper's table; the gain column is
   against the previous row). ``--mode leave-one-out``: baseline, all, all − A, all − B, ...
@@ -18,7 +20,13 @@ the table once per seed and writes ``results.csv``, ``results.md`` and ``results
   in ``<out>/runs/<row>/seed_<seed>/``.
 * Resumable: a run whose ``result.json`` exists (written last, atomically) and whose config
   is unchanged is never repeated; an interrupted run starts again from scratch. Run the
-  same command again to continue.
+  same command again to continue. A run that fails is reported with its log and the others
+  go on.
+* Launchers: ``--launcher local`` (default) starts the runs as child processes, ``--jobs``
+  at a time; ``--launcher ray`` makes each run a Ray task (:mod:`._ablation_ray`) on a Ray
+  instance started for the command or on a cluster (``--ray-address`` / ``RAY_ADDRESS``),
+  as many at a time as ``--cpus-per-run`` / ``--gpus-per-run`` allow. Both run the same
+  worker command in the same working directory, so they give the same results.
 
 Composition rules: see :mod:`lightning_tricks.commands._ablation` and ``docs/ablation.md``.
 """
@@ -27,15 +35,17 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,7 +54,7 @@ from typing import Any
 import yaml
 
 from . import _ablation as ab
-from ._ablation import EVALUATE_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
+from ._ablation import EVALUATE_ENV, PARENT_ENV, RESULT_ENV, TEST_METRIC_ENV, VAL_METRIC_ENV
 
 __all__ = ["main"]
 
@@ -65,6 +75,10 @@ _FILE_KEYS = (
     "title",
     "env",
     "jobs",
+    "launcher",
+    "ray_address",
+    "cpus_per_run",
+    "gpus_per_run",
 )
 
 
@@ -85,7 +99,11 @@ class Settings:
     fit_args: list[str] = field(default_factory=list)
     title: str | None = None
     env: dict[str, str] = field(default_factory=dict)
-    jobs: int = 1
+    jobs: int | None = None  # None: 1 on the local launcher, all CPUs on a local Ray
+    launcher: str = "local"
+    ray_address: str | None = None
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
     config: str | None = None
     dry_run: bool = False
     command: str | None = None  # the command line, for results.md
@@ -103,8 +121,26 @@ class Settings:
             raise ValueError(
                 f"`evaluate` must be one of {list(ab.EVALUATE)}, got {self.evaluate!r}"
             )
-        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+        if self.jobs is not None and (
+            isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1
+        ):
             raise ValueError(f"`jobs` must be an integer >= 1, got {self.jobs!r}")
+        if self.launcher not in ab.LAUNCHERS:
+            raise ValueError(
+                f"`launcher` must be one of {list(ab.LAUNCHERS)}, got {self.launcher!r}"
+            )
+        for name, low in (("cpus_per_run", "> 0"), ("gpus_per_run", ">= 0")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"`{name}` must be a number {low}, got {value!r}")
+            if not (value > 0 if low == "> 0" else value >= 0):
+                raise ValueError(f"`{name}` must be a number {low}, got {value!r}")
+        if self.ray_address is not None and not isinstance(self.ray_address, str):
+            raise TypeError(f"`ray_address` must be a string, got {self.ray_address!r}")
+        if self.launcher == "ray" and not self.dry_run and importlib.util.find_spec("ray") is None:
+            raise ModuleNotFoundError(
+                '`--launcher ray` needs Ray, which is not installed: pip install "lightning-tricks[ray]"'
+            )
         if not isinstance(self.env, dict):
             raise TypeError(
                 f"`env` must be a mapping of variable names to values, got {self.env!r}"
@@ -149,7 +185,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs",
         type=int,
-        help="runs at a time (default 1); on a CPU, with env OMP_NUM_THREADS=1, one per core",
+        help="runs at a time on this machine (default 1); on a CPU, with env OMP_NUM_THREADS=1, "
+        "one per core. With --launcher ray and no cluster: the local Ray instance gets "
+        "jobs × cpus-per-run CPUs (default: all)",
+    )
+    p.add_argument(
+        "--launcher",
+        help="`local` (default): child processes of this command; `ray`: one Ray task per run",
+    )
+    p.add_argument(
+        "--ray-address",
+        dest="ray_address",
+        help="Ray cluster to run on (e.g. HEAD_IP:6379, or `auto` for the one started on this "
+        "machine with `ray start`); default: $RAY_ADDRESS, else a Ray instance started (and "
+        "stopped) by this command",
+    )
+    p.add_argument(
+        "--cpus-per-run",
+        type=float,
+        dest="cpus_per_run",
+        help="Ray CPUs each run reserves (default 1); a run's torch uses as many threads",
+    )
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        dest="gpus_per_run",
+        help="Ray GPUs each run reserves (default 0); Ray sets its CUDA_VISIBLE_DEVICES. Match "
+        "it with the fit's --trainer.devices",
     )
     p.add_argument(
         "--env",
@@ -261,8 +323,47 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _fit(run_dir: Path, settings: Settings) -> dict[str, Any]:
-    """Fit one run in a fresh process; return the worker's metrics (raises on failure)."""
+def _stop(proc: subprocess.Popen, group: bool) -> None:
+    """End a run's process (and, with ``group``, every process of its session: DDP ranks)."""
+
+    def send(sig: int) -> None:
+        try:
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait()
+    if group:
+        send(signal.SIGKILL)  # ranks that outlived their leader
+
+
+def _fit(
+    run_dir: Path,
+    settings: Settings,
+    *,
+    cwd: Path,
+    own_session: bool = False,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Fit one run in a fresh process started in ``cwd``; return the worker's metrics.
+
+    ``run_dir`` is relative to ``cwd`` (or absolute). ``own_session``: start the run in a
+    session of its own, so that stopping it ends its DDP ranks too (the Ray launcher; the
+    local launcher keeps the run in the terminal's process group, where Ctrl-C reaches it).
+    The run ends when ``stop`` is set, when this thread is interrupted, and (Linux) when this
+    process dies, even by SIGKILL (see ``_ablation_worker``).
+
+    Raises:
+        RuntimeError: the run failed (the message names its log and has the end of it).
+    """
     metrics_file = run_dir / "metrics.json"
     cmd = [sys.executable, "-m", _WORKER, "fit", "--config", str(run_dir / "composed.yaml")]
     cmd += settings.fit_args
@@ -273,29 +374,185 @@ def _fit(run_dir: Path, settings: Settings) -> dict[str, Any]:
         EVALUATE_ENV: settings.evaluate,
         VAL_METRIC_ENV: settings.val_metric,
         TEST_METRIC_ENV: settings.test_metric,
+        PARENT_ENV: str(os.getpid()),
     }
     log = run_dir / "log.txt"
-    with open(log, "w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
-    metrics = _read_result(metrics_file)
+    with open(cwd / log, "w") as fh:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=own_session,
+        )
+        try:
+            while True:  # a short poll, so that an interrupt or `stop` is seen at once
+                try:
+                    proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if stop is not None and stop.is_set():
+                        raise KeyboardInterrupt from None
+        except BaseException:
+            _stop(proc, own_session)
+            raise
+    metrics = _read_result(cwd / metrics_file)
     if proc.returncode != 0 or metrics is None:
         raise RuntimeError(
             f"run {run_dir} failed (exit code {proc.returncode}); its log is {log}. "
-            f"Last lines:\n{_tail(log)}"
+            f"Last lines:\n{_tail(cwd / log)}"
         )
     return metrics
 
 
-def run_ablation(settings: Settings, out=print) -> list[ab.RunResult]:
+class _Progress:
+    """Runs done / running / failed, elapsed and time left, on ``stream`` (stderr).
+
+    On a terminal: one line rewritten twice a second (cleared while another line is printed).
+    Otherwise: a plain line every :attr:`every_s` seconds and one at the end. Thread-safe.
+    """
+
+    every_s = 30.0
+
+    def __init__(self, total: int, earlier: int, out: Callable[[str], None], stream: Any) -> None:
+        self.total, self.earlier = total, earlier
+        self.done = self.failed = 0
+        self.running: set[Path] = set()
+        self._out, self._stream = out, stream
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._lock = threading.RLock()
+        self._start = time.monotonic()
+        self._quit = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ablate-progress", daemon=True)
+        self._shown = False
+
+    def text(self) -> str:
+        with self._lock:
+            return ab.progress_text(
+                total=self.total,
+                earlier=self.earlier,
+                done=self.done,
+                running=len(self.running),
+                failed=self.failed,
+                elapsed_s=time.monotonic() - self._start,
+            )
+
+    def __enter__(self) -> _Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._quit.set()
+        self._thread.join()
+        with self._lock:
+            self._clear()
+            self._write(self.text() + "\n")
+
+    def _loop(self) -> None:
+        while not self._quit.wait(0.5 if self._tty else self.every_s):
+            with self._lock:
+                if self._tty:
+                    self._write("\r\033[K" + self.text())
+                    self._shown = True
+                else:
+                    self._write(self.text() + "\n")
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+    def _clear(self) -> None:
+        if self._shown:
+            self._write("\r\033[K")
+            self._shown = False
+
+    def say(self, line: str, error: bool = False) -> None:
+        """Print a line (to ``out``, or to the progress stream if ``error``) under the bar."""
+        with self._lock:
+            self._clear()
+            if error:
+                self._write(line + "\n")
+            else:
+                self._out(line)
+
+    def started(self, run: _Run) -> None:
+        with self._lock:
+            self.running.add(run.run_dir)
+
+    def ended(self, run: _Run, ok: bool) -> None:
+        with self._lock:
+            self.running.discard(run.run_dir)
+            if ok:
+                self.done += 1
+            else:
+                self.failed += 1
+
+
+class _Events:
+    """What a launcher reports: a run started, finished (with its result) or failed."""
+
+    def __init__(self, progress: _Progress, finished: Callable[[_Run, ab.RunResult], None]) -> None:
+        self.progress = progress
+        self._finished = finished
+        self.failures: list[tuple[_Run, str]] = []
+        self._lock = threading.Lock()
+
+    def started(self, run: _Run) -> None:
+        self.progress.started(run)
+
+    def finished(self, run: _Run, result: ab.RunResult) -> None:
+        with self._lock:
+            self.progress.ended(run, ok=True)
+            self._finished(run, result)
+
+    def failed(self, run: _Run, message: str) -> None:
+        with self._lock:
+            self.progress.ended(run, ok=False)
+            self.failures.append((run, message))
+            self.progress.say(f"{run.prefix} · FAILED: {message}", error=True)
+
+
+def _run_local(pending: list[_Run], settings: Settings, events: _Events) -> None:
+    """The local launcher: each run a child process, ``settings.jobs`` at a time."""
+    stop = threading.Event()
+
+    def execute(run: _Run) -> None:
+        if stop.is_set():
+            return
+        events.started(run)
+        try:
+            res = _execute(run, settings, stop=stop)
+        except RuntimeError as err:
+            events.failed(run, str(err))
+            return
+        events.finished(run, res)
+
+    jobs = settings.jobs or 1
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        try:
+            for future in [pool.submit(execute, run) for run in pending]:
+                future.result()
+        except BaseException:  # Ctrl-C: end the running fits, start no new ones
+            stop.set()
+            raise
+
+
+def run_ablation(
+    settings: Settings, out: Callable[[str], None] = print, stream: Any = None
+) -> list[ab.RunResult]:
     """Run (or continue) the ablation described by ``settings``; write the three outputs.
 
-    Returns the results of every run in the plan.
+    Returns the results of every run in the plan. ``out`` prints the plan and one line per
+    run; the progress display and failed runs go to ``stream`` (default ``sys.stderr``).
 
     Raises:
         FileNotFoundError: a missing base config or trick file.
         ValueError: a snippet that does not parse, an invalid setting.
-        RuntimeError: a run that failed (with the end of its log).
+        RuntimeError: some runs failed (the message names their logs); the others finished
+            and are in ``results.csv``.
     """
+    stream = sys.stderr if stream is None else stream
     base = ab.load_yaml_mapping(settings.base, "base config")
     names, snippets = [], {}
     for path in settings.tricks:
@@ -314,9 +571,10 @@ def run_ablation(settings: Settings, out=print) -> list[ab.RunResult]:
             text + yaml.safe_dump(composed[row.index], sort_keys=False)
         )
     total = len(rows) * len(seeds)
+    where = "local processes" if settings.launcher == "local" else "Ray tasks"
     out(
         f"{PROG}: {len(rows)} rows × {len(seeds)} seeds = {total} runs ({settings.mode}) "
-        f"-> {out_dir}"
+        f"-> {out_dir} ({where})"
     )
     if settings.dry_run:
         for row in rows:
@@ -346,33 +604,32 @@ def run_ablation(settings: Settings, out=print) -> list[ab.RunResult]:
             out(f"{run.prefix} · done earlier, skipped · {_summary(res)}")
         else:
             pending.append(run)
-    lock = threading.Lock()
-    failures: list[BaseException] = []
 
-    def execute(run: _Run) -> None:
-        with lock:
-            if failures:  # a run failed: start no new ones
-                return
-        try:
-            res = _execute(run, settings)
-        except BaseException as err:
-            with lock:
-                failures.append(err)
-            return
-        with lock:
-            results.append(res)
-            _write_atomic(out_dir / "results.csv", ab.results_csv(results))
-            out(f"{run.prefix} · {_summary(res)}")
+    progress = _Progress(total, earlier=len(results), out=out, stream=stream)
 
-    if settings.jobs == 1:
-        for run in pending:
-            execute(run)
-    else:
-        with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
-            list(pool.map(execute, pending))
+    def finished(run: _Run, res: ab.RunResult) -> None:
+        results.append(res)
+        _write_atomic(out_dir / "results.csv", ab.results_csv(results))
+        progress.say(f"{run.prefix} · {_summary(res)}")
+
+    events = _Events(progress, finished)
+    with progress:
+        if not pending:
+            pass
+        elif settings.launcher == "ray":
+            from . import _ablation_ray  # imports Ray: only when it is used
+
+            _ablation_ray.run_on_ray(pending, settings, events)
+        else:
+            _run_local(pending, settings, events)
     _write_atomic(out_dir / "results.csv", ab.results_csv(results))
-    if failures:
-        raise failures[0]
+    if events.failures:
+        logs = "; ".join(f"{run.run_dir / 'log.txt'}" for run, _ in events.failures)
+        raise RuntimeError(
+            f"{len(events.failures)} of {len(pending)} runs failed (logs: {logs}); the other "
+            f"runs finished and are in {out_dir / 'results.csv'}. Fix the cause and run the "
+            "same command again: finished runs are skipped"
+        )
     summaries = ab.summarize(rows, results)
     _write_atomic(
         out_dir / "results.md",
@@ -401,22 +658,35 @@ class _Run:
     prefix: str
 
 
-def _execute(run: _Run, settings: Settings) -> ab.RunResult:
-    """Fit one run from scratch in its folder; write its ``result.json`` (the done marker)."""
-    run_dir = run.run_dir
+def _execute(
+    run: _Run,
+    settings: Settings,
+    *,
+    cwd: str | Path | None = None,
+    own_session: bool = False,
+    stop: threading.Event | None = None,
+) -> ab.RunResult:
+    """Fit one run from scratch in its folder; write its ``result.json`` (the done marker).
+
+    ``cwd``: the working directory of the ``ablate`` command (default: this process's), in
+    which the run's relative paths are taken and its process starts; a Ray task passes the
+    driver's, so a run behaves the same on either launcher.
+    """
+    here = Path.cwd() if cwd is None else Path(cwd)
+    run_dir = here / run.run_dir
     if run_dir.exists():  # an interrupted or outdated run: start it again
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     (run_dir / "composed.yaml").write_text(
-        yaml.safe_dump(ab.isolate_run(run.config, run_dir), sort_keys=False)
+        yaml.safe_dump(ab.isolate_run(run.config, run.run_dir), sort_keys=False)
     )
-    command = ["lightning-tricks", "fit", "--config", str(run_dir / "composed.yaml")]
+    command = ["lightning-tricks", "fit", "--config", str(run.run_dir / "composed.yaml")]
     env_prefix = [f"{k}={v}" for k, v in settings.env.items()]
     (run_dir / "command.txt").write_text(
         shlex.join([*env_prefix, *command, *settings.fit_args]) + "\n"
     )
     start = time.perf_counter()
-    metrics = _fit(run_dir, settings)
+    metrics = _fit(run.run_dir, settings, cwd=here, own_session=own_session, stop=stop)
     record = {
         **metrics,
         "wall_time_s": time.perf_counter() - start,
@@ -458,7 +728,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(sys.argv[1:] if argv is None else argv)
         run_ablation(settings, out=lambda line: print(line, flush=True))
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as err:
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2 if not isinstance(err, RuntimeError) else 1
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: interrupted; the running fits were stopped. Run the same command again "
+            "to continue (finished runs are skipped)",
+            file=sys.stderr,
+        )
+        return 130
     return 0

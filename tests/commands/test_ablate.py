@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lightning_tricks.cli import main as cli_main
-from lightning_tricks.commands.ablate import main
+from lightning_tricks.commands._ablation import Row, compose, load_yaml_mapping
+from lightning_tricks.commands.ablate import _Progress, _Run, main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRICKS = ROOT / "configs" / "tricks"
@@ -159,23 +162,31 @@ def test_ablate_runs_every_row_and_seed_then_resumes(
 
 
 @pytest.mark.slow
-def test_failed_run_reports_its_log(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    broken = TINY_BASE.replace(
-        "init_args: {dirpath: should_be_moved_too, save_last: true}",
-        "init_args: {dirpath: should_be_moved_too, save_last: true}\n"
-        "    - class_path: lightning_tricks.callbacks.MixUp\n      init_args: {alpha: -1.0}",
+def test_failed_run_reports_its_log_and_the_others_go_on(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tiny / "broken.yaml").write_text(
+        "trainer:\n  callbacks+:\n    - class_path: lightning_tricks.callbacks.MixUp\n"
+        "      init_args: {alpha: -1.0}\n"
     )
-    (tiny / "broken.yaml").write_text(broken)
-    ls = str(TRICKS / "label_smoothing.yaml")
-    argv = ["--base", "broken.yaml", "--tricks", ls, "--seeds", "1", "--out", "o"]
-    assert main(argv) == 1  # the first run (the baseline) fails: the ablation stops there
+    argv = ["--base", "base.yaml", "--tricks", "broken.yaml", "--seeds", "1", "--out", "o"]
+    assert main([*argv, "--jobs", "2"]) == 1  # row 1 fails; the baseline runs
     captured = capsys.readouterr()
-    assert "[1/2]" not in captured.out
-    assert "run o/runs/00_baseline/seed_0 failed (exit code" in captured.err
+    assert "[1/2] baseline · seed 0 · val " in captured.out
+    assert (
+        "[2/2] + broken · seed 0 · FAILED: run o/runs/01_plus_broken/seed_0 failed (exit code"
+        in (captured.err)
+    )
     assert "`alpha` must be a finite float > 0" in captured.err  # the end of the run's log
-    assert "o/runs/00_baseline/seed_0/log.txt" in captured.err
-    assert not (tiny / "o" / "runs" / "00_baseline" / "seed_0" / "result.json").exists()
-    assert not (tiny / "o" / "runs" / "01_plus_label_smoothing").exists()
+    assert "its log is o/runs/01_plus_broken/seed_0/log.txt" in captured.err
+    assert "error: 1 of 2 runs failed (logs: o/runs/01_plus_broken/seed_0/log.txt); " in (
+        captured.err
+    )
+    assert "runs: 1/2 done · 0 running · 1 failed · 0 waiting" in captured.err
+    assert not (tiny / "o" / "runs" / "01_plus_broken" / "seed_0" / "result.json").exists()
+    rows = _rows(tiny / "o" / "results.csv")
+    assert [(r["label"], r["seed"]) for r in rows] == [("baseline", "0")]
+    assert not (tiny / "o" / "results.md").exists()  # no table while runs are missing
 
 
 def _err(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -245,3 +256,83 @@ def test_dry_run_leave_one_out_writes_configs_that_the_cli_accepts(
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert len(resolved["trainer"]["callbacks"]) == 5
     assert os.environ.get("LIGHTNING_TRICKS_ABLATION_RESULT") is None
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _run(index: int) -> _Run:
+    row = Row(0, "baseline", (), None)
+    return _Run(row, index, {}, "", Path(f"o/runs/00_baseline/seed_{index}"), f"[{index}]")
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(tty: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Progress, "every_s", 0.05)  # plain lines every 50 ms here
+    stream, printed = _Stream(tty), []
+    with _Progress(total=3, earlier=1, out=printed.append, stream=stream) as progress:
+        progress.started(_run(1))
+        progress.started(_run(2))
+        time.sleep(0.7)  # the display refreshes twice a second on a terminal
+        progress.ended(_run(1), ok=True)
+        progress.say("[1] a result line")
+        progress.ended(_run(2), ok=False)
+    text = stream.getvalue()
+    assert printed == ["[1] a result line"]  # result lines go to `out`, the display to stream
+    running = "runs: 1/3 done (1 earlier) · 2 running · 0 failed · 0 waiting · "
+    final = "runs: 2/3 done (1 earlier) · 0 running · 1 failed · 0 waiting · "
+    assert running in text and text.rstrip("\n").rsplit("\n", 1)[-1].split("\r\x1b[K")[
+        -1
+    ].startswith(final)
+    if tty:  # one line rewritten in place, cleared before the final plain line
+        assert text.count("\n") == 1 and text.count("\r\x1b[K" + running) >= 1
+    else:  # plain lines only
+        assert "\r" not in text and "\x1b" not in text and text.count("\n") >= 2
+
+
+def test_composition_agrees_with_lightningcli_repeated_configs(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For the shipped snippets (they append with `callbacks+:`) the runner's merger gives
+    exactly what `fit --config base.yaml --config trick.yaml ...` gives. The merger stays
+    because it also concatenates a bare `callbacks:` list, which jsonargparse replaces (the
+    base's ModelCheckpoint would silently go), and because a run's single composed config is
+    what its hash, `command.txt` and resume are built on."""
+
+    def resolved(*configs: Path) -> dict:
+        args = ["fit"]
+        for config in configs:
+            args += ["--config", str(config)]
+        with pytest.raises(SystemExit) as exc:
+            cli_main([*args, "--print_config"])
+        assert exc.value.code == 0
+        return yaml.safe_load(capsys.readouterr().out)
+
+    def composed(*tricks: Path) -> Path:
+        snippets = [load_yaml_mapping(t, "trick file") for t in tricks]
+        cfg = compose(load_yaml_mapping(tiny / "base.yaml", "base config"), snippets)
+        path = tiny / f"composed_{len(tricks)}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    names = ("warmup_cosine", "label_smoothing", "random_crop", "mixup", "distill")
+    tricks = [TRICKS / f"{n}.yaml" for n in names]
+    ours = resolved(composed(*tricks))
+    assert ours == resolved(tiny / "base.yaml", *tricks)
+    assert ours["model"]["class_path"] == "lightning_tricks.models.DistillationModule"
+    assert len(ours["trainer"]["callbacks"]) == 5  # ModelCheckpoint + 4 tricks
+
+    bare = tiny / "bare.yaml"
+    bare.write_text("trainer:\n  callbacks:\n    - class_path: lightning_tricks.callbacks.MixUp\n")
+
+    def names_of(cfg: dict) -> list[str]:
+        return [c["class_path"].rsplit(".", 1)[1] for c in cfg["trainer"]["callbacks"]]
+
+    assert names_of(resolved(composed(bare))) == ["ModelCheckpoint", "MixUp"]
+    assert names_of(resolved(tiny / "base.yaml", bare)) == ["MixUp"]
