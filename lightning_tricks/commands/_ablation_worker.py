@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class _TrainTimer(Callback):
         self._val_start = None
 
 
-def _metric(results: list[dict[str, Any]], key: str, stage: str) -> float:
+def _metric(results: Sequence[Mapping[str, Any]], key: str, stage: str) -> float:
     if not results or key not in results[0]:
         found = sorted(results[0]) if results else []
         raise KeyError(
@@ -81,10 +82,9 @@ def _metric(results: list[dict[str, Any]], key: str, stage: str) -> float:
 class _AblationCLI(TricksCLI):
     """:class:`TricksCLI` whose ``fit`` is followed by validate + test and a result file."""
 
-    @override
-    def before_fit(self) -> None:
+    def before_fit(self) -> None:  # LightningCLI's before_<subcommand> hook
         self._timer = _TrainTimer()
-        self.trainer.callbacks.append(self._timer)
+        self.trainer.callbacks.append(self._timer)  # type: ignore[attr-defined]
         self._fit_start = time.perf_counter()
 
     @override

@@ -553,6 +553,8 @@ def run_ablation(
             and are in ``results.csv``.
     """
     stream = sys.stderr if stream is None else stream
+    if settings.base is None or settings.out is None:
+        raise ValueError("`base` and `out` must be set (--base, --out or the ablation file)")
     base = ab.load_yaml_mapping(settings.base, "base config")
     names, snippets = [], {}
     for path in settings.tricks:
