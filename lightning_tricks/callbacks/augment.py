@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, get_args
 
 import torch
 from torch import Tensor
 from typing_extensions import override
 
+from .._checks import check_float
 from ..functional._batch import check_probability
 from ..functional.crop_flip import PaddingMode, crop_flip_batch, sample_crop_flip_params
 from .base import BatchTrick
@@ -69,13 +69,8 @@ class BatchCropFlip(BatchTrick):
             raise ValueError(
                 f"`padding_mode` must be one of {list(get_args(PaddingMode))}, got {padding_mode!r}"
             )
-        for name, value in (("flip_p", flip_p), ("fill", fill)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"`{name}` must be a float, got {type(value).__name__} {value!r}")
-        if not 0.0 <= flip_p <= 1.0:
-            raise ValueError(f"`flip_p` must be in [0, 1], got {flip_p}")
-        if not math.isfinite(fill):
-            raise ValueError(f"`fill` must be finite, got {fill}")
+        flip_p = check_probability("flip_p", flip_p)
+        fill = check_float("fill", fill)
         self.padding = padding
         self.padding_mode = padding_mode
         self.flip_p = float(flip_p)

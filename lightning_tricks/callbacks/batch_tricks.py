@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from .._checks import check_float
 from ..functional._batch import check_mode, check_positive, check_probability
 from ..functional.erasing import (
     FillValue,
@@ -342,9 +343,9 @@ class LabelSmoothing(BatchTrick):
 
     def __init__(self, smoothing: float = 0.1, p: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.smoothing = check_probability("smoothing", smoothing)
-        if self.smoothing >= 1.0:
-            raise ValueError(f"`smoothing` must be in [0, 1), got {smoothing!r}")
+        self.smoothing = check_float(
+            "smoothing", smoothing, low=0.0, high=1.0, high_inclusive=False
+        )
         self.p = check_probability("p", p)
 
     @override

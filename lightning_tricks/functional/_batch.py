@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_float, check_int
 
 __all__ = [
     "check_generator",
@@ -27,19 +26,13 @@ __all__ = [
 
 
 def check_positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a float > 0, got {type(value).__name__} {value!r}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"`{name}` must be a finite float > 0, got {value!r}")
-    return float(value)
+    """A finite float > 0 (:func:`~lightning_tricks._checks.check_float`'s message)."""
+    return check_float(name, value, low=0.0, low_inclusive=False)
 
 
 def check_probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a float in [0, 1], got {type(value).__name__} {value!r}")
-    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
-        raise ValueError(f"`{name}` must be in [0, 1], got {value!r}")
-    return float(value)
+    """A finite float in [0, 1]."""
+    return check_float(name, value, low=0.0, high=1.0)
 
 
 def check_hw(height: object, width: object) -> tuple[int, int]:

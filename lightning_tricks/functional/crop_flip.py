@@ -20,7 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from .._checks import check_generator
+from .._checks import check_float, check_generator
 
 __all__ = ["CropFlipParams", "crop_flip_batch", "sample_crop_flip_params"]
 
@@ -106,10 +106,7 @@ def sample_crop_flip_params(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"`batch_size` must be an integer >= 0, got {batch_size!r}")
     padding = _check_padding(padding)
-    if isinstance(flip_p, bool) or not isinstance(flip_p, (int, float)):
-        raise TypeError(f"`flip_p` must be a float in [0, 1], got {type(flip_p).__name__}")
-    if not 0.0 <= flip_p <= 1.0:
-        raise ValueError(f"`flip_p` must be in [0, 1], got {flip_p}")
+    flip_p = check_float("flip_p", flip_p, low=0.0, high=1.0)
     check_generator("generator", generator)
     draw_device = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(

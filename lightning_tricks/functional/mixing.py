@@ -33,6 +33,7 @@ from ._batch import (
     check_mode,
     check_params,
     check_positive,
+    check_probability,
     check_size,
     device_of,
     like,
@@ -92,8 +93,8 @@ class MixUpParams:
                 raise ValueError(f"`lam` must be a tensor ({n},) of values in [0, 1]")
         elif isinstance(self.lam, bool) or not isinstance(self.lam, (int, float)):
             raise TypeError(f"`lam` must be a float or a tensor, got {type(self.lam).__name__}")
-        elif not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"`lam` must be in [0, 1], got {self.lam!r}")
+        else:
+            check_probability("lam", self.lam)
 
 
 def sample_mixup_params(

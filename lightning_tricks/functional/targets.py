@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import check_float
+
 __all__ = [
     "MixedTargets",
     "hard_targets",
@@ -344,13 +346,7 @@ def smooth_targets(y: Tensor, smoothing: float, num_classes: int | None = None) 
         tensor([[0.8000, 0.1000, 0.1000],
                 [0.1000, 0.1000, 0.8000]])
     """
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)):
-        raise TypeError(
-            f"`smoothing` must be a float in [0, 1], got {type(smoothing).__name__} {smoothing!r}"
-        )
-    if not 0.0 <= float(smoothing) <= 1.0:
-        raise ValueError(f"`smoothing` must be in [0, 1], got {smoothing!r}")
-    eps = float(smoothing)
+    eps = check_float("smoothing", smoothing, low=0.0, high=1.0)
     _check_targets("smooth_targets", y)
     if y.ndim == 2:
         soft = _dense(y, num_classes)
@@ -552,8 +548,7 @@ def _mixed_nll(
             f"`{fn}` with mixed targets (from a label trick) expects scores of shape (N, K) "
             f"with N={n}, got shape {tuple(scores.shape)}"
         )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"`label_smoothing` must be in [0, 1], got {label_smoothing!r}")
+    check_float("label_smoothing", label_smoothing, low=0.0, high=1.0)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
     k, device = scores.shape[1], scores.device

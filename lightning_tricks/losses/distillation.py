@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from numbers import Real
 from typing import NamedTuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_float
 from ..functional.distillation import _check_temperature, _loss_dtype, kd_loss
 
 __all__ = ["DistillationLoss", "DistillationLossOutput"]
@@ -23,12 +22,7 @@ class DistillationLossOutput(NamedTuple):
 
 
 def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, Real):
-        raise TypeError(f"`alpha` must be a real number in [0, 1], got {type(alpha).__name__}")
-    alpha = float(alpha)
-    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"`alpha` must be in [0, 1], got {alpha}")
-    return alpha
+    return check_float("alpha", alpha, low=0.0, high=1.0)
 
 
 class DistillationLoss(nn.Module):

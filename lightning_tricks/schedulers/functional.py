@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_float
 from .._checks import check_int as _check_int
 
 __all__ = ["linear_warmup", "warmup_cosine"]
@@ -129,8 +130,7 @@ def warmup_cosine(
         )
     if base_lr < 0:
         raise ValueError(f"`base_lr` must be >= 0, got {base_lr}")
-    if not 0.0 <= warmup_start_factor <= 1.0:
-        raise ValueError(f"`warmup_start_factor` must be in [0, 1], got {warmup_start_factor}")
+    check_float("warmup_start_factor", warmup_start_factor, low=0.0, high=1.0)
     if min_lr < 0:
         raise ValueError(f"`min_lr` must be >= 0, got {min_lr}")
     if step < warmup_steps:

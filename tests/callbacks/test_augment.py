@@ -81,10 +81,14 @@ def test_transform_batch_pickle_state_key_and_bf16() -> None:
         ({"padding": -1}, ValueError, r"`padding` must be >= 0, got -1"),
         ({"padding": 2.0}, TypeError, r"`padding` must be an integer >= 0, got float"),
         ({"padding_mode": "wrap"}, ValueError, r"`padding_mode` must be one of \['constant'"),
-        ({"flip_p": 1.5}, ValueError, r"`flip_p` must be in \[0, 1\], got 1.5"),
-        ({"flip_p": "half"}, TypeError, r"`flip_p` must be a float, got str"),
-        ({"fill": float("nan")}, ValueError, r"`fill` must be finite"),
-        ({"p": 2.0}, ValueError, r"`p` must be in \[0, 1\], got 2.0"),
+        ({"flip_p": 1.5}, ValueError, r"`flip_p` must be a finite float in \[0, 1\], got 1.5"),
+        ({"flip_p": "half"}, TypeError, r"`flip_p` must be a finite float in \[0, 1\], got str"),
+        (
+            {"fill": float("nan")},
+            ValueError,
+            r"`fill` must be a finite float in \(-inf, inf\), got nan",
+        ),
+        ({"p": 2.0}, ValueError, r"`p` must be a finite float in \[0, 1\], got 2.0"),
     ],
 )
 def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:

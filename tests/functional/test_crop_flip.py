@@ -111,7 +111,7 @@ def test_errors() -> None:
         sample_crop_flip_params(2, -1)
     with pytest.raises(TypeError, match=r"`padding` must be an integer"):
         sample_crop_flip_params(2, 1.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"`flip_p` must be in \[0, 1\], got 2"):
+    with pytest.raises(ValueError, match=r"`flip_p` must be a finite float in \[0, 1\], got 2"):
         sample_crop_flip_params(2, 1, flip_p=2)
     with pytest.raises(ValueError, match=r"`batch_size` must be an integer >= 0"):
         sample_crop_flip_params(-1, 1)

@@ -188,13 +188,13 @@ def test_distillation_loss_matches_timm_logit_distillation_task() -> None:
 
 
 def test_distillation_loss_bad_input_and_repr() -> None:
-    with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"`alpha` must be a finite float in \[0, 1\], got 1.5"):
         DistillationLoss(alpha=1.5)
-    with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 1\], got -0.1"):
+    with pytest.raises(ValueError, match=r"`alpha` must be a finite float in \[0, 1\], got -0.1"):
         DistillationLoss(alpha=-0.1)
     with pytest.raises(ValueError, match=r"got nan"):
         DistillationLoss(alpha=float("nan"))
-    with pytest.raises(TypeError, match=r"`alpha` must be a real number in \[0, 1\], got str"):
+    with pytest.raises(TypeError, match=r"`alpha` must be a finite float in \[0, 1\], got str"):
         DistillationLoss(alpha="0.5")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`temperature` must be a finite number > 0, got 0.0"):
         DistillationLoss(temperature=0)

@@ -366,9 +366,9 @@ def test_errors() -> None:
         sample_cutout_params(4, 12, 10, n_holes=0)
     with pytest.raises(TypeError, match="`length` must be an integer, got float"):
         sample_cutout_params(4, 12, 10, length=2.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"`p` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"`p` must be a finite float in \[0, 1\], got 1.5"):
         sample_random_erasing_params(4, 12, 10, p=1.5)
-    with pytest.raises(ValueError, match=r"`p` must be in \[0, 1\], got nan"):
+    with pytest.raises(ValueError, match=r"`p` must be a finite float in \[0, 1\], got nan"):
         sample_cutout_params(4, 12, 10, p=float("nan"))
     with pytest.raises(ValueError, match=r"`scale` values must be in \[0, 1\]"):
         sample_random_erasing_params(4, 12, 10, scale=(0.1, 1.5))

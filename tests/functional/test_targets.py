@@ -523,7 +523,9 @@ def test_loss_errors() -> None:
         F.nll_loss(logits.unsqueeze(-1), y)
     with pytest.raises(ValueError, match=r"`reduction` must be 'none', 'mean' or 'sum', got 'avg'"):
         F.cross_entropy(logits, y, reduction="avg")
-    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"`label_smoothing` must be a finite float in \[0, 1\], got 1.5"
+    ):
         F.cross_entropy(logits, y, label_smoothing=1.5)
     _, wide = mixed(2, k=10, seed=1)
     bad = int(wide.components[0][0][wide.components[0][0] >= 5][0])
@@ -708,11 +710,15 @@ def test_smoothing_is_linear_so_order_with_mixing_does_not_matter() -> None:
 
 
 def test_smooth_targets_errors() -> None:
-    with pytest.raises(ValueError, match=r"`smoothing` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"`smoothing` must be a finite float in \[0, 1\], got 1.5"
+    ):
         smooth_targets(torch.tensor([0]), 1.5, 2)
-    with pytest.raises(ValueError, match=r"`smoothing` must be in \[0, 1\], got nan"):
+    with pytest.raises(
+        ValueError, match=r"`smoothing` must be a finite float in \[0, 1\], got nan"
+    ):
         smooth_targets(torch.tensor([0]), float("nan"))
-    with pytest.raises(TypeError, match="`smoothing` must be a float in \\[0, 1\\], got str"):
+    with pytest.raises(TypeError, match="`smoothing` must be a finite float in \\[0, 1\\], got str"):
         smooth_targets(torch.tensor([0]), "0.1", 2)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="target class 2 is out of range for `num_classes`=2"):
         smooth_targets(torch.tensor([2]), 0.1, 2)

@@ -130,7 +130,7 @@ def test_hparams_never_record_the_teacher_and_no_warning() -> None:
 def test_bad_arguments_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"`temperature` must be a finite number > 0, got 0.0"):
         _student(temperature=0)
-    with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"`alpha` must be a finite float in \[0, 1\], got 1.5"):
         _student(alpha=1.5)
     with pytest.warns(UserWarning, match=r"`alpha`=0 trains the student on the labels only"):
         _student(alpha=0.0)

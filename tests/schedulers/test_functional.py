@@ -64,7 +64,7 @@ def test_linear_warmup() -> None:
         (
             {"warmup_start_factor": 1.5},
             ValueError,
-            r"`warmup_start_factor` must be in \[0, 1\], got 1.5",
+            r"`warmup_start_factor` must be a finite float in \[0, 1\], got 1.5",
         ),
         ({"min_lr": -1.0}, ValueError, r"`min_lr` must be >= 0, got -1.0"),
         ({"base_lr": -0.1}, ValueError, r"`base_lr` must be >= 0, got -0.1"),

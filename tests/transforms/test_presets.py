@@ -210,7 +210,11 @@ def test_functions_have_the_class_signatures() -> None:
         ({"color_jitter": [0.4, 0.4, 0.4, 0.7]}, ValueError, r"hue of `color_jitter`"),
         ({"color_jitter": -0.2}, ValueError, r"`color_jitter` must be in \[0, inf\]"),
         ({"cutout": -2}, ValueError, r"`cutout` must be >= 0, got -2"),
-        ({"random_erasing": 2}, ValueError, r"`random_erasing` must be in \[0, 1\], got 2"),
+        (
+            {"random_erasing": 2},
+            ValueError,
+            r"`random_erasing` must be in \[0, 1\], got 2",
+        ),
         ({"erase_value": "noise"}, ValueError, r"`erase_value` must be a float"),
         ({"cutout": 4, "erase_value": "random"}, ValueError, r"Cutout needs floats"),
         ({"mean": [0.5, 0.5, 0.5]}, ValueError, r"`mean` and `std` must be given together"),
