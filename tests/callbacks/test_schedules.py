@@ -45,9 +45,7 @@ def test_warmup_length_validation(cls: type) -> None:
 
 
 def test_constructor_validation() -> None:
-    with pytest.raises(
-        ValueError, match=r"`warmup_start_factor` must be in \[0, 1\], got 2"
-    ):
+    with pytest.raises(ValueError, match=r"`warmup_start_factor` must be in \[0, 1\], got 2"):
         WarmupCosine(warmup_steps=1, warmup_start_factor=2)
     with pytest.raises(
         ValueError, match=r"`min_lr` must be a finite float in \[0, inf\), got -0.1"

@@ -718,7 +718,9 @@ def test_smooth_targets_errors() -> None:
         ValueError, match=r"`smoothing` must be a finite float in \[0, 1\], got nan"
     ):
         smooth_targets(torch.tensor([0]), float("nan"))
-    with pytest.raises(TypeError, match="`smoothing` must be a finite float in \\[0, 1\\], got str"):
+    with pytest.raises(
+        TypeError, match="`smoothing` must be a finite float in \\[0, 1\\], got str"
+    ):
         smooth_targets(torch.tensor([0]), "0.1", 2)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="target class 2 is out of range for `num_classes`=2"):
         smooth_targets(torch.tensor([2]), 0.1, 2)
