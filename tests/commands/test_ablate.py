@@ -177,7 +177,7 @@ def test_failed_run_reports_its_log_and_the_others_go_on(
         "[2/2] + broken · seed 0 · FAILED: run o/runs/01_plus_broken/seed_0 failed (exit code"
         in (captured.err)
     )
-    assert "`alpha` must be a finite float > 0" in captured.err  # the end of the run's log
+    assert "`alpha` must be a finite float in (0, inf)" in captured.err  # the end of the run's log
     assert "its log is o/runs/01_plus_broken/seed_0/log.txt" in captured.err
     assert "error: 1 of 2 runs failed (logs: o/runs/01_plus_broken/seed_0/log.txt); " in (
         captured.err

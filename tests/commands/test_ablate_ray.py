@@ -164,7 +164,7 @@ def test_ray_gives_the_local_results_and_reports_a_failed_run(
         assert f"+ broken · seed {seed} · FAILED: run {run} failed (exit code 1)" in err
         assert f"its log is {run}/log.txt" in err
         assert not (tiny / run / "result.json").exists()
-    assert "`alpha` must be a finite float > 0" in err  # the end of the failed run's log
+    assert "`alpha` must be a finite float in (0, inf)" in err  # the end of the failed run's log
     assert "error: 2 of 6 runs failed (logs: ray/runs/02_plus_broken/seed_0/log.txt;" in err
     assert "runs: 4/6 done · 0 running · 2 failed · 0 waiting" in err  # the last progress line
     assert not (tiny / "ray" / "results.md").exists()  # no table while runs are missing
