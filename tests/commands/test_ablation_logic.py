@@ -336,19 +336,35 @@ def test_shipped_snippets_compose_onto_the_digits_base() -> None:
     assert out["data"] == base["data"] and out["optimizer"] == base["optimizer"]
 
 
-def test_progress_text_counts_and_time_left() -> None:
-    assert ab.format_duration(0.4) == "0s" and ab.format_duration(59.6) == "1m00s"
-    assert ab.format_duration(3600) == "1h00m00s" and ab.format_duration(-3) == "0s"
-    text = ab.progress_text(total=10, earlier=0, done=0, running=2, failed=0, elapsed_s=5)
-    assert text == (
-        "runs: 0/10 done · 2 running · 0 failed · 8 waiting · 5s elapsed · "
-        "time left: after the first run"
-    )
-    # 3 runs ended in 90 s (2 at a time): the 5 not ended take 150 s at that pace
-    text = ab.progress_text(total=10, earlier=2, done=2, running=2, failed=1, elapsed_s=90)
-    assert text == (
-        "runs: 4/10 done (2 earlier) · 2 running · 1 failed · 3 waiting · 1m30s elapsed · "
-        "~2m30s left"
-    )
-    text = ab.progress_text(total=4, earlier=1, done=2, running=0, failed=1, elapsed_s=61)
-    assert text == "runs: 3/4 done (1 earlier) · 0 running · 1 failed · 0 waiting · 1m01s elapsed"
+@pytest.mark.parametrize(
+    ("amount", "formatted"),
+    [(0.4, "0s"), (59.6, "1m00s"), (3600, "1h00m00s"), (-3, "0s")],
+)
+def test_format_duration(amount: float, formatted: str) -> None:
+    """String formatting of a given number of seconds (nothing is timed here)."""
+    text = ab.format_duration(amount)
+    assert text == formatted
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        (
+            {"total": 10, "earlier": 0, "done": 0, "running": 2, "failed": 0, "elapsed_s": 5},
+            "runs: 0/10 done · 2 running · 0 failed · 8 waiting · 5s elapsed · "
+            "time left: after the first run",
+        ),
+        (  # 3 runs ended in 90 s (2 at a time): the 5 not ended take 150 s at that pace
+            {"total": 10, "earlier": 2, "done": 2, "running": 2, "failed": 1, "elapsed_s": 90},
+            "runs: 4/10 done (2 earlier) · 2 running · 1 failed · 3 waiting · 1m30s elapsed · "
+            "~2m30s left",
+        ),
+        (
+            {"total": 4, "earlier": 1, "done": 2, "running": 0, "failed": 1, "elapsed_s": 61},
+            "runs: 3/4 done (1 earlier) · 0 running · 1 failed · 0 waiting · 1m01s elapsed",
+        ),
+    ],
+)
+def test_progress_text_counts_and_time_left(counts: dict, expected: str) -> None:
+    """The progress line for given counts and seconds (formatting only, nothing is timed)."""
+    assert ab.progress_text(**counts) == expected
